@@ -1,0 +1,56 @@
+/**
+ * The VS Code side: starts the language server (the same `klp-lens serve`
+ * entry the CLI has) and registers the commands. No analysis happens here.
+ */
+import * as vscode from 'vscode';
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+
+let client: LanguageClient | undefined;
+
+function settings() {
+  const c = vscode.workspace.getConfiguration('livepatchLens');
+  return { kernelTree: c.get<string>('kernelTree', ''), debounceMs: c.get<number>('debounceMs', 250), maxPatchBytes: c.get<number>('maxPatchBytes', 16 * 1024 * 1024) };
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const module = context.asAbsolutePath('out/cli.js');
+  const serverOptions: ServerOptions = {
+    run: { module, transport: TransportKind.stdio, args: ['serve'] },
+    debug: { module, transport: TransportKind.stdio, args: ['serve'], options: { execArgv: ['--nolazy', '--inspect=6009'] } },
+  };
+  const output = vscode.window.createOutputChannel('Livepatch Lens');
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [
+      { scheme: 'file', language: 'kernel-patch' },
+      { scheme: 'untitled', language: 'kernel-patch' },
+      { scheme: 'file', language: 'diff' },
+      { scheme: 'untitled', language: 'diff' },
+    ],
+    synchronize: { configurationSection: 'livepatchLens' },
+    initializationOptions: settings(),
+    outputChannel: output,
+  };
+  client = new LanguageClient('livepatchLens', 'Livepatch Lens', serverOptions, clientOptions);
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand('livepatchLens.restartServer', async () => {
+      await client?.restart();
+    }),
+    vscode.commands.registerCommand('livepatchLens.showPatchModel', async () => {
+      const editor = vscode.window.activeTextEditor;
+      if (!editor || !client) {
+        void vscode.window.showInformationMessage('Open a patch first.');
+        return;
+      }
+      const model = await client.sendRequest('livepatchLens/patchModel', { uri: editor.document.uri.toString() });
+      const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(model, null, 2) });
+      await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+    }),
+  );
+  await client.start();
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+  client = undefined;
+}

@@ -1,0 +1,75 @@
+// One esbuild script for every bundle: the VS Code client, the CLI/server,
+// the tests and the benchmark. esbuild does not type-check: `npm run typecheck` does.
+import * as esbuild from 'esbuild';
+import { copyFileSync, mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
+import { join, relative, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+const out = join(root, 'out');
+
+// web-tree-sitter's ESM build reads import.meta.url, which is empty in a CJS
+// bundle; point esbuild at its CJS build instead (see shared/research/vscode-anchors.md §4.2).
+const alias = { 'web-tree-sitter': join(root, 'node_modules/web-tree-sitter/tree-sitter.cjs') };
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: production ? false : 'linked',
+  sourcesContent: false,
+  minify: production,
+  keepNames: true,
+  alias,
+  logLevel: 'warning',
+  loader: { '.scm': 'text' },
+};
+
+function walk(dir, pred, acc = []) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, pred, acc);
+    else if (pred(p)) acc.push(p);
+  }
+  return acc;
+}
+
+function copyAssets() {
+  mkdirSync(out, { recursive: true });
+  // The runtime wasm of web-tree-sitter and the C grammar shipped by tree-sitter-c.
+  copyFileSync(join(root, 'node_modules/web-tree-sitter/tree-sitter.wasm'), join(out, 'tree-sitter.wasm'));
+  copyFileSync(join(root, 'node_modules/tree-sitter-c/tree-sitter-c.wasm'), join(out, 'tree-sitter-c.wasm'));
+}
+
+const builds = [
+  { ...common, entryPoints: { client: join(root, 'client/src/extension.ts') }, outdir: out, external: ['vscode'] },
+  {
+    ...common,
+    entryPoints: { cli: join(root, 'server/src/cli/main.ts') },
+    outdir: out,
+    banner: { js: '#!/usr/bin/env node' },
+  },
+];
+
+if (!production) {
+  const tests = walk(join(root, 'test'), (p) => p.endsWith('.test.ts'));
+  const entries = Object.fromEntries(tests.map((p) => [relative(root, p).replace(/\.ts$/, ''), p]));
+  const benches = walk(join(root, 'bench'), (p) => p.endsWith('.ts') && !p.includes('/lib/'));
+  for (const p of benches) entries[relative(root, p).replace(/\.ts$/, '')] = p;
+  builds.push({ ...common, entryPoints: entries, outdir: out });
+}
+
+if (!watch) rmSync(out, { recursive: true, force: true });
+copyAssets();
+if (watch) {
+  for (const b of builds) {
+    const ctx = await esbuild.context(b);
+    await ctx.watch();
+  }
+  console.log('[watch] esbuild is watching client, server, tests');
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}

@@ -1,0 +1,162 @@
+/**
+ * klp-lens: the command line on the same core as the language server.
+ *
+ *   klp-lens check [--tree DIR] [--format text|json|sarif] FILE...
+ *   klp-lens serve --stdio
+ *
+ * Exit status: 0 no error-severity finding, 1 at least one, 2 bad usage or
+ * unreadable input (one line on stderr, no stack trace).
+ *
+ * Argument parsing is commander's: subcommands, --help and --version with no
+ * code of ours to keep in step.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { relative, resolve, sep } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { analyzePatch, DEFAULT_MAX_LENGTH } from '../core/analysis';
+import { KernelTree } from '../core/tree/kernelTree';
+import { decodeBytes } from '../core/text';
+import { formatJson, formatSarif, formatText, hasErrors, reportFile, type Report } from './report';
+import pkg from '../../../package.json';
+
+class UsageError extends Error {}
+
+function readInput(path: string, maxBytes: number): Buffer {
+  if (path === '-') return readFileSync(0);
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `cannot read ${path}: no such file` : `cannot read ${path}: ${code ?? String(e)}`);
+  }
+  if (st.isDirectory()) throw new UsageError(`cannot read ${path}: it is a directory (give the patch files, e.g. ${path}/*.patch)`);
+  if (st.size > maxBytes) throw new UsageError(`${path} is ${st.size} bytes, above --max-bytes ${maxBytes}; split the series or raise the limit`);
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+function chooseTree(opt: { tree?: string | false }, log: (s: string) => void): KernelTree | undefined {
+  if (opt.tree === false) return undefined;
+  if (typeof opt.tree === 'string') {
+    const { tree, error } = KernelTree.open(opt.tree);
+    if (error) throw new UsageError(error);
+    if (tree && !tree.isKernel) log(`klp-lens: note: ${opt.tree} has no kernel Makefile; using it as the tree anyway`);
+    return tree;
+  }
+  const here = KernelTree.detect(process.cwd());
+  if (here) log(`klp-lens: using the kernel tree in the current directory (${here.version?.text ?? 'unknown version'}); --no-tree to analyse the hunks alone`);
+  return here;
+}
+
+interface CheckOptions {
+  tree?: string | false;
+  format: 'text' | 'json' | 'sarif';
+  maxBytes: number;
+  color?: boolean;
+  progress?: boolean;
+}
+
+async function check(files: string[], opt: CheckOptions): Promise<number> {
+  const err = (s: string) => process.stderr.write(s + '\n');
+  const tree = chooseTree(opt, err);
+  const report: Report = { tool: { name: 'klp-lens', version: pkg.version }, files: [] };
+  const texts = new Map<string, string[]>();
+  const showProgress = opt.progress ?? (files.length > 1 && process.stderr.isTTY === true);
+  for (let i = 0; i < files.length; i++) {
+    const path = files[i];
+    if (showProgress) process.stderr.write(process.stderr.isTTY ? `\r\x1b[K[${i + 1}/${files.length}] ${path}` : `[${i + 1}/${files.length}] ${path}\n`);
+    const decoded = decodeBytes(readInput(path, opt.maxBytes));
+    const analysis = await analyzePatch(decoded.text, { tree, decoded: decoded.encoding === 'utf-8' && !decoded.nulAt ? undefined : decoded, maxLength: opt.maxBytes });
+    try {
+      report.files.push(reportFile(path === '-' ? '<stdin>' : path, analysis));
+      texts.set(path === '-' ? '<stdin>' : path, analysis.set.lines);
+    } finally {
+      analysis.dispose();
+    }
+  }
+  if (showProgress && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  let out: string;
+  if (opt.format === 'json') out = formatJson(report);
+  else if (opt.format === 'sarif') {
+    const uriOf = (p: string) => (p === '<stdin>' ? 'stdin.patch' : relative(process.cwd(), resolve(p)).split(sep).join('/'));
+    out = formatSarif(report, uriOf, (p, line) => texts.get(p)?.[line] ?? '');
+  } else out = formatText(report, opt.color ?? process.stdout.isTTY === true);
+  process.stdout.write(out);
+  return hasErrors(report) ? 1 : 0;
+}
+
+function parseBytes(v: string): number {
+  const m = /^(\d+)([kKmM]?)$/.exec(v.trim());
+  if (!m) throw new UsageError(`--max-bytes: expected a number like 16M, got "${v}"`);
+  return +m[1] * (m[2].toLowerCase() === 'k' ? 1024 : m[2].toLowerCase() === 'm' ? 1048576 : 1);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  let result: Promise<number> = Promise.resolve(0);
+  program
+    .name('klp-lens')
+    .description('Livepatch Lens: livepatch hazards of a Linux kernel patch, without building the kernel.')
+    .version(pkg.version, '-V, --version')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError('(run klp-lens --help for usage)');
+
+  program
+    .command('check')
+    .description('analyse patch files (.patch, .diff, .mbox; "-" reads stdin) and report entities and findings')
+    .argument('<files...>', 'patch files')
+    .option('--tree <dir>', 'kernel source tree the patch applies to (default: the current directory if it is one)')
+    .option('--no-tree', 'do not use a kernel tree: analyse the hunks alone')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
+    .option('--max-bytes <n>', 'largest patch to analyse (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
+    .option('--no-color', 'no ANSI colours in text output')
+    .option('--progress', 'print progress on stderr (default: when stderr is a terminal and there are several files)')
+    .action((files: string[], opts: CheckOptions) => {
+      result = check(files, opts);
+    });
+
+  program
+    .command('serve')
+    .description('run the language server (the VS Code extension and other editors start this)')
+    .option('--stdio', 'talk LSP over stdin/stdout')
+    .option('--node-ipc', 'talk LSP over a Node IPC channel')
+    .option('--socket <port>', 'talk LSP over a socket')
+    .option('--clientProcessId <pid>', 'process id of the client (set by vscode-languageclient)')
+    .action(async (opts: { stdio?: boolean; nodeIpc?: boolean; socket?: string }) => {
+      if (!opts.stdio && !opts.nodeIpc && !opts.socket) throw new UsageError('serve: choose a transport, e.g. --stdio');
+      const { runServer } = await import('../lsp/server');
+      runServer();
+      result = new Promise<number>(() => {
+        /* the server runs until the client sends exit */
+      });
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return await result;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`klp-lens: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`klp-lens: internal error: ${(e as Error)?.message ?? String(e)}\n`);
+    if (process.env.KLP_LENS_DEBUG) process.stderr.write(String((e as Error)?.stack) + '\n');
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    // Let stdout drain before exiting (large JSON through a pipe).
+    process.stdout.write('', () => process.exit(code));
+  });
+}

@@ -1,0 +1,252 @@
+/**
+ * The language server: wiring only. Documents, configuration, debounced and
+ * cancellable re-analysis, and handlers that ask the core and convert.
+ * Diagnostics are pushed (publishDiagnostics), which every client supports,
+ * Neovim 0.7 included.
+ */
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createConnection,
+  ProposedFeatures,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type Connection,
+  type InitializeParams,
+  type InitializeResult,
+  type Hover,
+  MarkupKind,
+  RequestType,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { analyzePatch, CancelledError, DEFAULT_MAX_LENGTH, type PatchAnalysis } from '../core/analysis';
+import { KernelTree } from '../core/tree/kernelTree';
+import { lineContext } from '../core/query';
+import { reportFile } from '../cli/report';
+import { changeLabel, documentSymbols, foldingRanges, toDiagnostic, type ConvertContext } from './convert';
+import pkg from '../../../package.json';
+
+export interface Settings {
+  kernelTree: string;
+  debounceMs: number;
+  maxPatchBytes: number;
+}
+
+const DEFAULTS: Settings = { kernelTree: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH };
+
+/** Custom request: the patch model of a document as the CLI's JSON report. */
+export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
+
+interface DocState {
+  timer?: NodeJS.Timeout;
+  /** Analysis of `version`, with its trees already released. */
+  analysis?: PatchAnalysis;
+  version?: number;
+  running?: { version: number; cancelled: boolean; promise: Promise<PatchAnalysis | undefined> };
+}
+
+export function runServer(): void {
+  const connection = createConnection(ProposedFeatures.all);
+  startServer(connection);
+  connection.listen();
+}
+
+export function startServer(connection: Connection): void {
+  const documents = new TextDocuments(TextDocument);
+  const states = new Map<string, DocState>();
+  let settings: Settings = { ...DEFAULTS };
+  let workspaceRoots: string[] = [];
+  let canPullConfig = false;
+  let relatedInformation = false;
+  let tree: KernelTree | undefined;
+  let treeNote: string | undefined;
+  // out/cli.js → the package root holds docs/
+  const convert = (): ConvertContext => ({ docsRoot: dirname(__dirname), treeRoot: tree?.root, relatedInformation });
+
+  const chooseTree = () => {
+    tree = undefined;
+    treeNote = undefined;
+    if (settings.kernelTree) {
+      const opened = KernelTree.open(settings.kernelTree);
+      if (opened.error) treeNote = `livepatchLens.kernelTree: ${opened.error}; analysing hunks alone.`;
+      tree = opened.tree;
+    } else {
+      for (const root of workspaceRoots) {
+        tree = KernelTree.detect(root);
+        if (tree) break;
+      }
+    }
+    if (treeNote) void connection.window.showWarningMessage(treeNote);
+    connection.console.log(`kernel tree: ${tree ? `${tree.root} (${tree.version?.text ?? 'version unknown'})` : 'none (hunks only)'}`);
+  };
+
+  const readSettings = async () => {
+    if (!canPullConfig) return;
+    try {
+      const s = (await connection.workspace.getConfiguration('livepatchLens')) as Partial<Settings> | null;
+      settings = { ...DEFAULTS, ...(s ?? {}) };
+    } catch {
+      settings = { ...DEFAULTS };
+    }
+  };
+
+  const state = (uri: string): DocState => {
+    let s = states.get(uri);
+    if (!s) states.set(uri, (s = {}));
+    return s;
+  };
+
+  /** Analyse the current version of a document (or join the run already doing it). */
+  const analyse = (uri: string): Promise<PatchAnalysis | undefined> => {
+    const doc = documents.get(uri);
+    if (!doc) return Promise.resolve(undefined);
+    const s = state(uri);
+    if (s.analysis && s.version === doc.version) return Promise.resolve(s.analysis);
+    if (s.running && s.running.version === doc.version) return s.running.promise;
+    if (s.running) s.running.cancelled = true;
+    const run = { version: doc.version, cancelled: false, promise: Promise.resolve<PatchAnalysis | undefined>(undefined) };
+    s.running = run;
+    run.promise = (async () => {
+      try {
+        const a = await analyzePatch(doc.getText(), {
+          tree,
+          maxLength: settings.maxPatchBytes,
+          isCancelled: () => run.cancelled,
+          yieldBetweenFiles: () => new Promise((r) => setImmediate(r)),
+        });
+        // Keep plain data only; the syntax trees are released at once.
+        a.dispose();
+        if (run.cancelled) return undefined;
+        s.analysis = a;
+        s.version = run.version;
+        const diagnostics = a.findings.map((f) => toDiagnostic(f, uri, convert()));
+        void connection.sendDiagnostics({ uri, version: run.version, diagnostics });
+        return a;
+      } catch (e) {
+        if (!(e instanceof CancelledError)) connection.console.error(`analysis of ${uri} failed: ${(e as Error)?.stack ?? String(e)}`);
+        return undefined;
+      } finally {
+        if (s.running === run) s.running = undefined;
+      }
+    })();
+    return run.promise;
+  };
+
+  const schedule = (uri: string, delay: number) => {
+    const s = state(uri);
+    if (s.timer) clearTimeout(s.timer);
+    if (s.running) s.running.cancelled = true;
+    s.timer = setTimeout(() => {
+      s.timer = undefined;
+      void analyse(uri);
+    }, delay);
+  };
+
+  /** The analysis for the document's current version, waiting for it if needed. */
+  const current = async (uri: string): Promise<PatchAnalysis | undefined> => {
+    const s = states.get(uri);
+    if (s?.timer) {
+      clearTimeout(s.timer);
+      s.timer = undefined;
+    }
+    return analyse(uri);
+  };
+
+  connection.onInitialize((params: InitializeParams): InitializeResult => {
+    canPullConfig = params.capabilities.workspace?.configuration === true;
+    relatedInformation = params.capabilities.textDocument?.publishDiagnostics?.relatedInformation === true;
+    const folders = params.workspaceFolders ?? [];
+    workspaceRoots = folders.map((f) => f.uri).filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
+    if (workspaceRoots.length === 0 && params.rootUri?.startsWith('file:')) workspaceRoots = [fileURLToPath(params.rootUri)];
+    const init = (params.initializationOptions ?? {}) as Partial<Settings>;
+    settings = { ...DEFAULTS, ...init };
+    chooseTree();
+    return {
+      capabilities: {
+        textDocumentSync: TextDocumentSyncKind.Incremental,
+        documentSymbolProvider: true,
+        hoverProvider: true,
+        foldingRangeProvider: true,
+      },
+      serverInfo: { name: 'livepatch-lens', version: pkg.version },
+    };
+  });
+
+  connection.onInitialized(async () => {
+    await readSettings();
+    chooseTree();
+    for (const d of documents.all()) schedule(d.uri, 0);
+  });
+
+  connection.onDidChangeConfiguration(async (change) => {
+    if (canPullConfig) await readSettings();
+    else {
+      const s = (change.settings as { livepatchLens?: Partial<Settings> } | undefined)?.livepatchLens;
+      settings = { ...DEFAULTS, ...(s ?? {}) };
+    }
+    chooseTree();
+    for (const st of states.values()) st.version = undefined;
+    for (const d of documents.all()) schedule(d.uri, 0);
+  });
+
+  // Fired on open too: a document seen for the first time is analysed at once, edits after a pause.
+  documents.onDidChangeContent((e) => schedule(e.document.uri, state(e.document.uri).analysis ? settings.debounceMs : 0));
+  documents.onDidClose((e) => {
+    const s = states.get(e.document.uri);
+    if (s?.timer) clearTimeout(s.timer);
+    if (s?.running) s.running.cancelled = true;
+    states.delete(e.document.uri);
+    void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+  });
+
+  connection.onDocumentSymbol(async (p) => {
+    const a = await current(p.textDocument.uri);
+    return a ? documentSymbols(a) : [];
+  });
+
+  connection.onFoldingRanges(async (p) => {
+    const a = await current(p.textDocument.uri);
+    return a ? foldingRanges(a) : [];
+  });
+
+  connection.onHover(async (p): Promise<Hover | null> => {
+    const a = await current(p.textDocument.uri);
+    if (!a) return null;
+    const ctx = lineContext(a, p.position.line);
+    if (!ctx.file) return null;
+    const md: string[] = [];
+    const f = ctx.file;
+    if (ctx.entities.length > 0) {
+      const e = ctx.entities[0];
+      md.push(`**${e.kind} \`${e.name}\`** — ${changeLabel(e)} in \`${f.path}\`${e.synthetic ? ' (name from the hunk header)' : ''}`);
+      for (const m of e.members ?? []) md.push(`- member \`${m.name}\` ${m.change}${m.new ? `: \`${m.new}\`` : m.old ? `: \`${m.old}\`` : ''}`);
+      for (const outer of ctx.entities.slice(1, 3)) md.push(`- inside ${outer.kind} \`${outer.name}\` (${changeLabel(outer)})`);
+    } else if (ctx.onFileHeader || !ctx.hunk) {
+      const n = f.entities.length;
+      md.push(`**${f.path}** — ${f.status}, ${f.language}, ${f.confidence === 'tree' ? 'read from the kernel tree' : 'from the hunks alone'}; ${n} changed entit${n === 1 ? 'y' : 'ies'}`);
+    }
+    if (ctx.hunk) {
+      const h = ctx.hunk;
+      const app = ctx.application;
+      const where = app
+        ? app.status === 'failed'
+          ? 'does **not** apply to the kernel tree'
+          : app.status === 'exact'
+            ? f.confidence === 'tree'
+              ? `applies at line ${app.appliedAt}`
+              : 'hunks only: no kernel tree'
+            : `applies at line ${app.appliedAt} (${app.status}${app.offset ? `, offset ${app.offset > 0 ? '+' : ''}${app.offset}` : ''}${app.fuzz ? `, fuzz ${app.fuzz}` : ''})`
+        : '';
+      md.push(`Hunk \`@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@\`${h.section ? ` \`${h.section}\`` : ''} — ${where}`);
+    }
+    if (md.length === 0) return null;
+    return { contents: { kind: MarkupKind.Markdown, value: md.join('\n\n') } };
+  });
+
+  connection.onRequest(PatchModelRequest, async (p) => {
+    const a = await current(p.uri);
+    return a ? reportFile(p.uri, a) : null;
+  });
+
+  documents.listen(connection);
+}
