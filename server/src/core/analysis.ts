@@ -13,7 +13,7 @@ import type { PatchSet } from './patch/model';
 import { buildImages, type FileChange } from './patch/images';
 import type { KernelTree } from './tree/kernelTree';
 import { buildParseSource } from './syntax/source';
-import { initParser, parseC, type Tree } from './syntax/parser';
+import { initParser, parseC, type Node, type Tree } from './syntax/parser';
 import { extractEntities } from './entities/extract';
 import { diffEntities, type EntityChange, type Side } from './entities/diff';
 import { finding, sortFindings, type Finding } from './findings';
@@ -141,7 +141,7 @@ function analyzeLoaded(text: string, options: AnalyzeOptions, async: boolean): P
 function parseSide(image: FileChange['pre']): Side {
   const src = buildParseSource(image);
   const tree = parseC(src.text);
-  return { image, src, ents: extractEntities(tree, src), tree };
+  return { image, src, ents: extractEntities(tree, src, (img) => (img >= 0 ? image.docLine[img] : -1)), tree };
 }
 
 function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[]): FileAnalysis {
@@ -162,36 +162,44 @@ function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[]): FileAn
   return fa;
 }
 
-/** A parse error inside changed code of a complete post-image: entities there may be misread. */
+/**
+ * A top-level parse error overlapping changed lines of a complete post-image:
+ * tree-sitter lost track of a declaration there (typically an annotation macro
+ * it does not know), so entities around it may be misread. Errors nested in
+ * function bodies (e.g. DEFINE_RATELIMIT_STATE) do not hide entities and are
+ * not reported.
+ */
 function firstParseError(fa: FileAnalysis, docLines: readonly string[]): Finding | undefined {
   const side = fa.postSide;
   if (!side?.tree || !side.image.complete || !side.tree.rootNode.hasError) return undefined;
-  const cursor = side.tree.walk();
-  let found: { row: number; col: number } | undefined;
-  const visit = (): void => {
-    for (;;) {
-      const n = cursor.currentNode;
-      if (n.hasError || n.isError || n.isMissing) {
-        if ((n.isError || n.isMissing) && !found) {
-          const img = side.src.toImage[n.startPosition.row];
-          if (img >= 0 && side.image.changed[img] && side.image.docLine[img] >= 0) found = { row: side.image.docLine[img], col: n.startPosition.column + 1 };
-        }
-        if (!found && cursor.gotoFirstChild()) {
-          visit();
-          cursor.gotoParent();
-        }
-      }
-      if (found || !cursor.gotoNextSibling()) return;
+  const changedRow = (from: number, to: number): number => {
+    for (let r = from; r <= to; r++) {
+      const img = side.src.toImage[r];
+      if (img >= 0 && side.image.changed[img] && side.image.docLine[img] >= 0) return side.image.docLine[img];
     }
+    return -1;
   };
-  visit();
-  if (!found) return undefined;
-  return finding(
-    'KLP009',
-    `tree-sitter could not parse this changed line of ${fa.path} (often a macro the C grammar does not know): entities and hazards around it may be incomplete.`,
-    mkRange(found.row, found.col, found.row, Math.max(found.col, docLines[found.row]?.length ?? found.col)),
-    { file: fa.path },
-  );
+  const visit = (n: Node): Finding | undefined => {
+    for (const c of n.children) {
+      if (!c || !c.hasError) continue;
+      if (c.type === 'ERROR') {
+        const doc = changedRow(c.startPosition.row, c.endPosition.row);
+        if (doc >= 0) {
+          return finding(
+            'KLP009',
+            `tree-sitter could not parse this changed code of ${fa.path} (often a macro the C grammar does not know): entities and hazards around it may be incomplete.`,
+            lineContentRange(docLines, doc, 1),
+            { file: fa.path },
+          );
+        }
+      } else if (c.type.startsWith('preproc_')) {
+        const f = visit(c);
+        if (f) return f;
+      }
+    }
+    return undefined;
+  };
+  return visit(side.tree.rootNode);
 }
 
 function encodingFindings(d: DecodedText): Finding[] {

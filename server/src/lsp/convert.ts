@@ -66,6 +66,7 @@ const SYMBOL: Record<EntityKind, SymbolKind> = {
   include: SymbolKind.Package,
   export: SymbolKind.Key,
   invocation: SymbolKind.Event,
+  fragment: SymbolKind.Function,
 };
 
 export function changeLabel(e: EntityChange): string {

@@ -101,7 +101,9 @@ function locate(side: Side, e: Entity): Located {
   const visibleDoc: number[] = [];
   let visible = 0;
   let changed = 0;
-  for (let row = e.startRow; row <= e.endRow; row++) {
+  const rows: [number, number][] = [[e.startRow, e.endRow], ...(e.extra ?? []).map((p): [number, number] => [p.startRow, p.endRow])];
+  for (const [from, to] of rows)
+  for (let row = from; row <= to; row++) {
     const img = side.src.toImage[row];
     if (img === undefined || img < 0) continue;
     if (imageStart < 0) imageStart = img;
@@ -231,7 +233,7 @@ function partsOf(side: Side, e: Entity): Parts {
       }
       return {
         signature: e.synthetic ? undefined : normalizeC(nodeText(src, n.childForFieldName('type')) + ' ' + nodeText(src, n.childForFieldName('declarator'))),
-        body: norm(src, n.childForFieldName('body')),
+        body: [n, ...(e.extra ?? []).map((p) => p.node)].map((x) => norm(src, x.childForFieldName('body'))).join(' … '),
         attributes: e.synthetic ? undefined : storageAndAttributes(src, n, e) + (n.children.some((c) => c?.type === 'type_qualifier' && c.text === 'inline') ? ' inline' : ''),
         all,
       };
@@ -242,6 +244,10 @@ function partsOf(side: Side, e: Entity): Parts {
     case 'static-local': {
       if (e.definedBy) {
         const rest = (e.args ?? []).filter((a) => a !== e.name).map(normalizeC).join(' , ');
+        // DEFINE_PER_CPU(type, name): the other arguments are the type. DEFINE_STATIC_KEY_TRUE/FALSE: the initial value.
+        const key = /^(DEFINE|DECLARE)_STATIC_KEY_(TRUE|FALSE)(_RO)?$/.exec(e.definedBy);
+        if (key) return { type: e.definedBy.replace(/_(TRUE|FALSE)/, ''), initializer: key[2], attributes: storageAndAttributes(src, n, e), all };
+        if (/PER_CPU/.test(e.definedBy)) return { type: `${e.definedBy} ${rest}`, attributes: storageAndAttributes(src, n, e), all };
         return { type: e.definedBy, initializer: rest, attributes: storageAndAttributes(src, n, e), all };
       }
       const decl = n.childrenForFieldName('declarator').find((d) => d !== null && declaratorName(d)?.text === e.name) ?? null;
@@ -259,7 +265,11 @@ function partsOf(side: Side, e: Entity): Parts {
     case 'struct':
     case 'union':
     case 'enum':
-      return { members: membersOf(side, n.childForFieldName('body'), e.kind), attributes: e.annotations.map((a) => a.name).sort().join(' '), all };
+      return {
+        members: [n, ...(e.extra ?? []).map((p) => p.node)].flatMap((x) => membersOf(side, x.childForFieldName('body'), e.kind)),
+        attributes: e.annotations.map((a) => a.name).sort().join(' '),
+        all: [n, ...(e.extra ?? []).map((p) => p.node)].map((x) => norm(src, x)).join(' … '),
+      };
     case 'typedef':
       return { type: all, all };
     case 'macro': {
@@ -269,6 +279,10 @@ function partsOf(side: Side, e: Entity): Parts {
     }
     case 'export':
       return { attributes: e.definedBy ?? '', all };
+    case 'invocation':
+      return { value: (e.args ?? []).map(normalizeC).join(' , '), all };
+    case 'fragment':
+      return { body: all, all };
     default:
       return { all };
   }
@@ -452,6 +466,8 @@ function defaultAspect(kind: EntityKind): Aspect {
       return 'value';
     case 'typedef':
       return 'type';
+    case 'invocation':
+      return 'value';
     default:
       return 'body';
   }

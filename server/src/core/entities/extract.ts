@@ -24,7 +24,9 @@ export type EntityKind =
   | 'macro'
   | 'include'
   | 'export'
-  | 'invocation';
+  | 'invocation'
+  /** Changed code inside a function the analysis cannot name (a hunk without function context). */
+  | 'fragment';
 
 export interface Entity {
   kind: EntityKind;
@@ -49,6 +51,11 @@ export interface Entity {
   /** A declaration only (extern variable, DECLARE_* macro, prototype). */
   declarationOnly?: boolean;
   annotations: Annotation[];
+  /**
+   * Further pieces of the same entity (hunks-only analysis: one function seen
+   * through several hunks, each fragment wrapped under the hunk's heading).
+   */
+  extra?: { node: Node; startRow: number; endRow: number }[];
 }
 
 const FAMILY: Record<EntityKind, string> = {
@@ -65,6 +72,7 @@ const FAMILY: Record<EntityKind, string> = {
   include: 'include',
   export: 'export',
   invocation: 'invoke',
+  fragment: 'frag',
 };
 
 /** Splits a macro argument list at top-level commas. */
@@ -151,9 +159,14 @@ export interface SideEntities {
   byKey: Map<string, Entity>;
 }
 
-export function extractEntities(tree: Tree, src: ParseSource): SideEntities {
+export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (imageLine: number) => number): SideEntities {
+  const firstMappedRow = (from: number, to: number): number => {
+    for (let r = from; r <= to; r++) if (src.toImage[r] >= 0) return r;
+    return -1;
+  };
   const entities: Entity[] = [];
   const counts = new Map<string, number>();
+  const firstByBase = new Map<string, Entity>();
   const synthRows = new Set(src.wrappers.map((w) => w.headerLine));
 
   const add = (e: Omit<Entity, 'key' | 'startRow' | 'endRow' | 'annotations' | 'synthetic'> & { synthetic?: boolean; start?: Node }) => {
@@ -163,15 +176,24 @@ export function extractEntities(tree: Tree, src: ParseSource): SideEntities {
     counts.set(base, n);
     const startRow = start.startPosition.row;
     const endRow = e.node.endPosition.row - (e.node.endPosition.column === 0 && e.node.endPosition.row > startRow ? 1 : 0);
+    const synthetic = e.synthetic ?? synthRows.has(e.nameRow);
+    const first = firstByBase.get(base);
+    if (first && (synthetic || first.synthetic) && first.kind === e.kind) {
+      // The same function (or struct) seen again through another hunk: one entity, several pieces.
+      (first.extra ??= []).push({ node: e.node, startRow, endRow });
+      counts.set(base, n - 1);
+      return first;
+    }
     const entity: Entity = {
       ...e,
       key: n === 1 ? base : `${base}#${n}`,
       startRow,
       endRow,
-      synthetic: e.synthetic ?? synthRows.has(e.nameRow),
+      synthetic,
       annotations: annotationsIn(src, start.startIndex, headEnd(e.node)),
     };
     delete (entity as { start?: Node }).start;
+    if (!firstByBase.has(base)) firstByBase.set(base, entity);
     entities.push(entity);
     return entity;
   };
@@ -246,7 +268,13 @@ export function extractEntities(tree: Tree, src: ParseSource): SideEntities {
       name = args[0] ?? name;
     }
     if (name === FRAGMENT_FUNCTION) {
-      visitBody(fn, undefined);
+      // A hunk without function context: name it by where it shows in the patch document.
+      const body = fn.childForFieldName('body');
+      const firstReal = body ? firstMappedRow(body.startPosition.row, body.endPosition.row) : -1;
+      const doc = firstReal >= 0 && docLineOf ? docLineOf(src.toImage[firstReal]) : -1;
+      if (body && firstReal >= 0) {
+        add({ kind: 'fragment', name: doc >= 0 ? `unnamed function at patch line ${doc + 1}` : `unnamed function near line ${src.toImage[firstReal] + 1}`, node: fn, nameRow: -1, nameColumn: 0, synthetic: true });
+      }
       return;
     }
     const e = add({ kind, name, node: fn, nameRow: nameNode.startPosition.row, nameColumn: nameNode.startPosition.column, definedBy, args });
@@ -307,7 +335,9 @@ export function extractEntities(tree: Tree, src: ParseSource): SideEntities {
         });
       }
     } else {
-      const name = `${macro}(${args.join(', ')})`;
+      // module_init(foo_init), __setup("x=", fn) → __setup(fn), MODULE_DESCRIPTION("...") → MODULE_DESCRIPTION
+      const id = args.find((a) => /^[A-Za-z_]\w*$/.test(a));
+      const name = id ? `${macro}(${id})` : macro;
       add({ kind: 'invocation', name, node: stmt, nameRow: row, nameColumn: col, definedBy: macro, args });
     }
   };

@@ -408,7 +408,8 @@ export function buildImages(set: PatchSet, tree?: KernelTree): ImagesResult {
             state = diff.status === 'copied' ? existing.clone() : existing;
             if (state !== existing) all.push(state);
           } else {
-            state = openState(diff, tree, forceSparse, problems, set);
+            // A binary file is never read from the tree: its change is reported, not applied.
+            state = openState(diff, diff.binary ? undefined : tree, forceSparse, problems, set);
             all.push(state);
           }
         }

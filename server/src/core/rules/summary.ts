@@ -19,6 +19,8 @@ function label(e: EntityChange): string {
       return `${e.kind} ${e.name}`;
     case 'include':
       return `#include ${e.name}`;
+    case 'fragment':
+      return `an ${e.name} (no function context in the hunk: use git diff, diff -p or a kernel tree to name it)`;
     case 'export':
       return `export of ${e.name}`;
     case 'macro':
@@ -70,12 +72,13 @@ export const summaryRule: Rule = {
         out.push(finding('KLP010', `${f.path}: ${what[f.language] ?? what.other}.`, where, { file: f.path }));
         continue;
       }
-      const fns = f.entities.filter((e) => e.kind === 'function' || e.kind === 'syscall');
+      const isCode = (e: EntityChange) => e.kind === 'function' || e.kind === 'syscall' || e.kind === 'fragment';
+      const fns = f.entities.filter(isCode);
       const replaced = fns.filter((e) => e.change === 'changed' && !e.aspects.includes('cosmetic'));
       const added = fns.filter((e) => e.change === 'added');
       const removed = fns.filter((e) => e.change === 'removed');
       const cosmetic = f.entities.filter((e) => e.aspects.length === 1 && e.aspects[0] === 'cosmetic');
-      const other = f.entities.filter((e) => e.kind !== 'function' && e.kind !== 'syscall' && !cosmetic.includes(e));
+      const other = f.entities.filter((e) => !isCode(e) && !cosmetic.includes(e));
       const parts: string[] = [];
       if (replaced.length) parts.push(`replaces ${plural(replaced.length, 'function')}: ${list(replaced.map(describe))}`);
       if (added.length) parts.push(`adds ${plural(added.length, 'new function')}: ${list(added.map(label))}`);

@@ -250,6 +250,13 @@ export interface BraceProfile {
   endParen: number;
   /** The first line of code (not blank, comment or directive) is indented: the text starts inside a block. */
   firstCodeIndented: boolean;
+  /** Braces still open at the end, outermost first: true when closing it needs "};" (struct, union, enum, initializer). */
+  openNeedsSemicolon: boolean[];
+}
+
+/** Whether the text before a '{' opens a struct/union/enum body or an initializer (closed by "};"). */
+function opensAggregate(before: string): boolean {
+  return /\b(struct|union|enum)\b(\s+\w+)?\s*$/.test(before) || /=\s*$/.test(before);
 }
 
 /** Count braces and parentheses outside comments, strings and directives. */
@@ -270,6 +277,8 @@ export function braceProfile(lines: readonly string[]): BraceProfile {
   let paren = 0;
   let minParen = 0;
   let firstCodeIndented: boolean | undefined;
+  const stack: boolean[] = [];
+  let prevCode = '';
   for (const l of lines) {
     let directive = false;
     if (firstCodeIndented === undefined && st === St.Code) {
@@ -305,9 +314,13 @@ export function braceProfile(lines: readonly string[]): BraceProfile {
       if (c === 34) st = St.Str;
       else if (c === 39) st = St.Chr;
       else if (directive) continue;
-      else if (c === 123) depth++;
-      else if (c === 125) {
+      else if (c === 123) {
+        depth++;
+        const before = l.slice(0, i).trim();
+        stack.push(opensAggregate(before === '' ? prevCode : before));
+      } else if (c === 125) {
         depth--;
+        stack.pop();
         if (depth < minDepth) minDepth = depth;
       } else if (c === 40) paren++;
       else if (c === 41) {
@@ -316,6 +329,8 @@ export function braceProfile(lines: readonly string[]): BraceProfile {
       }
     }
     if (st === St.Str || st === St.Chr) st = St.Code; // unterminated literal: C does not continue it
+    const t = l.trim();
+    if (t !== '' && !t.startsWith('#') && !t.startsWith('*') && !t.startsWith('/')) prevCode = t;
   }
-  return { minDepth, endDepth: depth, startsInComment, endsInComment: st === St.BlockComment, minParen, endParen: paren, firstCodeIndented: firstCodeIndented ?? false };
+  return { minDepth, endDepth: depth, startsInComment, endsInComment: st === St.BlockComment, minParen, endParen: paren, firstCodeIndented: firstCodeIndented ?? false, openNeedsSemicolon: stack };
 }

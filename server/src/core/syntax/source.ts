@@ -99,7 +99,7 @@ export function buildParseSource(image: SideImage): ParseSource {
       const prof = braceProfile(seg);
       if (outLines.length > 0) push('', -1);
       // Kernel code at file scope is not indented: an indented first line sits inside the block the heading names.
-      const opens = Math.max(-prof.minDepth, prof.firstCodeIndented && image.headings.has(i) ? 1 : 0);
+      const opens = Math.max(-prof.minDepth, prof.firstCodeIndented ? 1 : 0);
       let wrapper: Wrapper | undefined;
       if (opens > 0 && i > 0) {
         const head = wrapperHeader(image.headings.get(i));
@@ -110,9 +110,12 @@ export function buildParseSource(image: SideImage): ParseSource {
       if (prof.startsInComment) push('/*', -1);
       for (let k = i; k < j; k++) push(image.lines[k] as string, k);
       if (prof.endsInComment) push('*/', -1);
-      const closers = (i > 0 ? opens : 0) + prof.endDepth;
-      for (let k = 0; k < closers; k++) {
-        const outermost = k === closers - 1;
+      // Close what the fragment left open (innermost first), then the wrapper's braces.
+      const own = prof.openNeedsSemicolon;
+      for (let k = own.length - 1; k >= 0; k--) push(own[k] ? '};' : '}', -1);
+      const wrapperClosers = (i > 0 ? opens : 0) + prof.endDepth - own.length;
+      for (let k = 0; k < wrapperClosers; k++) {
+        const outermost = k === wrapperClosers - 1;
         push(outermost && (wrapper?.kind === 'struct' || wrapper?.kind === 'initializer') ? '};' : '}', -1);
       }
       if (wrapper) {
