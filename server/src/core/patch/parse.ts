@@ -214,7 +214,7 @@ function isFileHeaderStart(lines: string[], k: number): boolean {
 }
 
 function findDiffStart(lines: string[], from: number, end: number): number {
-  for (let k = from; k < end; k++) if (isFileHeaderStart(lines, k)) return k;
+  for (let k = from; k < end; k++) if (isFileHeaderStart(lines, k) || HUNK_HEADER.test(lines[k])) return k;
   return end;
 }
 
@@ -472,8 +472,9 @@ function parseExtendedHeaders(rd: Reader, cur: FileBuilder, i: number, end: numb
       }
       const oldP = headerPath(l.slice(4));
       const newP = headerPath(next.slice(4));
-      if (!cur.isGit || d.rawOldPath === null || oldP !== null) d.rawOldPath = oldP;
-      if (!cur.isGit || d.rawNewPath === null || newP !== null) d.rawNewPath = newP;
+      // The ---/+++ names are authoritative (/dev/null included); git's header only names the pair.
+      d.rawOldPath = oldP;
+      d.rawNewPath = newP;
       if (oldP === null && newP !== null) d.status = 'added';
       if (newP === null && oldP !== null) d.status = 'deleted';
       return i + 2;

@@ -1,0 +1,79 @@
+/**
+ * Shared helpers for the tests. Test bundles live in out/test/<suite>/, so
+ * paths are resolved from the repository root found by walking up.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { analyzePatch, type AnalyzeOptions, type PatchAnalysis } from '../server/src/core/analysis';
+import { KernelTree } from '../server/src/core/tree/kernelTree';
+import type { EntityChange } from '../server/src/core/entities/diff';
+
+export function repoRoot(): string {
+  let dir = __dirname;
+  for (let k = 0; k < 6; k++) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'livepatch-lens') return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('repository root not found');
+}
+
+export const ROOT = repoRoot();
+export const FIXTURES = join(ROOT, 'test', 'fixtures');
+export const TREE_DIR = join(FIXTURES, 'tree');
+
+export function fixture(name: string): string {
+  return readFileSync(join(FIXTURES, 'patches', name), 'utf8');
+}
+
+export function fixtureTree(): KernelTree {
+  const t = KernelTree.detect(TREE_DIR);
+  if (!t) throw new Error('fixture tree not detected');
+  return t;
+}
+
+/** Analyse, hand the result to `fn`, release the trees. */
+export async function withAnalysis<T>(text: string, opts: AnalyzeOptions, fn: (a: PatchAnalysis) => T | Promise<T>): Promise<T> {
+  const a = await analyzePatch(text, opts);
+  try {
+    return await fn(a);
+  } finally {
+    a.dispose();
+  }
+}
+
+/** Entities of one source file as compact strings "kind name change(aspects)". */
+export function entitySummary(a: PatchAnalysis, path?: string): string[] {
+  return a.files
+    .filter((f) => path === undefined || f.path === path)
+    .flatMap((f) => f.entities.map((e) => brief(e)));
+}
+
+export function brief(e: EntityChange): string {
+  return `${e.kind} ${e.name} ${e.change}${e.aspects.length ? `(${e.aspects.join(',')})` : ''}`;
+}
+
+export function entity(a: PatchAnalysis, name: string, kind?: string): EntityChange {
+  const found = a.files.flatMap((f) => f.entities).filter((e) => e.name === name && (kind === undefined || e.kind === kind));
+  if (found.length !== 1) throw new Error(`expected one entity ${kind ?? ''} ${name}, found ${found.length}: ${a.files.flatMap((f) => f.entities.map(brief)).join('; ')}`);
+  return found[0];
+}
+
+/** The patch document line (0-based) holding `needle`, searched from `from`. */
+export function docLine(text: string, needle: string, from = 0): number {
+  const lines = text.split(/\r?\n/);
+  for (let i = from; i < lines.length; i++) if (lines[i].includes(needle)) return i;
+  throw new Error(`"${needle}" not in document`);
+}
+
+export function hasSharedCorpus(): string | undefined {
+  const dir = join(ROOT, '..', 'shared', 'corpus', 'anolis-kpatch-rewrite');
+  return existsSync(dir) ? dir : undefined;
+}
+
+export function linuxSourceTree(): string | undefined {
+  for (const d of [process.env.KLP_LENS_LINUX_SOURCE, '/usr/src/linux-source-6.1']) {
+    if (d && existsSync(join(d, 'Makefile')) && existsSync(join(d, 'kernel'))) return d;
+  }
+  return undefined;
+}
