@@ -84,7 +84,7 @@ async function check(files: string[], opt: CheckOptions): Promise<number> {
   else if (opt.format === 'sarif') {
     const uriOf = (p: string) => (p === '<stdin>' ? 'stdin.patch' : relative(process.cwd(), resolve(p)).split(sep).join('/'));
     out = formatSarif(report, uriOf, (p, line) => texts.get(p)?.[line] ?? '');
-  } else out = formatText(report, opt.color ?? process.stdout.isTTY === true);
+  } else out = formatText(report, opt.color !== false && !process.env.NO_COLOR && process.stdout.isTTY === true);
   process.stdout.write(out);
   return hasErrors(report) ? 1 : 0;
 }

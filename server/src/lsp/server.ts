@@ -102,7 +102,7 @@ export function startServer(connection: Connection): void {
     if (!doc) return Promise.resolve(undefined);
     const s = state(uri);
     if (s.analysis && s.version === doc.version) return Promise.resolve(s.analysis);
-    if (s.running && s.running.version === doc.version) return s.running.promise;
+    if (s.running && s.running.version === doc.version && !s.running.cancelled) return s.running.promise;
     if (s.running) s.running.cancelled = true;
     const run = { version: doc.version, cancelled: false, promise: Promise.resolve<PatchAnalysis | undefined>(undefined) };
     s.running = run;
@@ -172,10 +172,16 @@ export function startServer(connection: Connection): void {
     };
   });
 
+  /** Settings or the tree changed: every open document is analysed again. */
+  const reanalyseAll = () => {
+    for (const st of states.values()) st.version = undefined;
+    for (const d of documents.all()) schedule(d.uri, 0);
+  };
+
   connection.onInitialized(async () => {
     await readSettings();
     chooseTree();
-    for (const d of documents.all()) schedule(d.uri, 0);
+    reanalyseAll();
   });
 
   connection.onDidChangeConfiguration(async (change) => {
@@ -185,8 +191,7 @@ export function startServer(connection: Connection): void {
       settings = { ...DEFAULTS, ...(s ?? {}) };
     }
     chooseTree();
-    for (const st of states.values()) st.version = undefined;
-    for (const d of documents.all()) schedule(d.uri, 0);
+    reanalyseAll();
   });
 
   // Fired on open too: a document seen for the first time is analysed at once, edits after a pause.

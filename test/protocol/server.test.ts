@@ -1,0 +1,184 @@
+/**
+ * The bundled server (out/cli.js serve --stdio) driven over stdio by a real
+ * LSP client connection: initialize, open a patch, diagnostics, symbols,
+ * hover, folding, an incremental edit and its update, configuration.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  createProtocolConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  InitializeRequest,
+  InitializedNotification,
+  DidOpenTextDocumentNotification,
+  DidChangeTextDocumentNotification,
+  PublishDiagnosticsNotification,
+  DocumentSymbolRequest,
+  HoverRequest,
+  FoldingRangeRequest,
+  ShutdownRequest,
+  ExitNotification,
+  ConfigurationRequest,
+  type ProtocolConnection,
+  type PublishDiagnosticsParams,
+  type DocumentSymbol,
+  type Hover,
+  type FoldingRange,
+  TextDocumentSyncKind,
+  type InitializeResult,
+} from 'vscode-languageserver-protocol/node';
+import { ROOT, FIXTURES, TREE_DIR, docLine } from '../helpers';
+
+interface Session {
+  conn: ProtocolConnection;
+  child: ChildProcess;
+  diagnostics: PublishDiagnosticsParams[];
+  waitFor(pred: (p: PublishDiagnosticsParams) => boolean, ms?: number): Promise<PublishDiagnosticsParams>;
+}
+
+function start(config?: Record<string, unknown>): Session {
+  const child = spawn(process.execPath, [join(ROOT, 'out', 'cli.js'), 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const diagnostics: PublishDiagnosticsParams[] = [];
+  const waiters: { pred: (p: PublishDiagnosticsParams) => boolean; resolve: (p: PublishDiagnosticsParams) => void }[] = [];
+  conn.onNotification(PublishDiagnosticsNotification.type, (p) => {
+    diagnostics.push(p);
+    for (const w of waiters.splice(0)) {
+      if (w.pred(p)) w.resolve(p);
+      else waiters.push(w);
+    }
+  });
+  if (config) conn.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => config));
+  conn.onNotification('window/logMessage', () => undefined);
+  conn.listen();
+  return {
+    conn,
+    child,
+    diagnostics,
+    waitFor(pred, ms = 15000) {
+      const hit = diagnostics.find(pred);
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('timed out waiting for diagnostics')), ms);
+        waiters.push({
+          pred,
+          resolve: (p) => {
+            clearTimeout(t);
+            resolve(p);
+          },
+        });
+      });
+    },
+  };
+}
+
+async function stop(s: Session) {
+  await s.conn.sendRequest(ShutdownRequest.type);
+  await s.conn.sendNotification(ExitNotification.type);
+  await new Promise<void>((r) => (s.child.exitCode !== null ? r() : s.child.on('exit', () => r())));
+  s.conn.dispose();
+}
+
+const patchPath = join(FIXTURES, 'patches', 'body-struct-key.patch');
+const uri = pathToFileURL(patchPath).toString();
+
+test('server over stdio: initialize, diagnostics, symbols, hover, folding, incremental edit', async () => {
+  const s = start();
+  try {
+    const init: InitializeResult = await s.conn.sendRequest(InitializeRequest.type, {
+      processId: process.pid,
+      rootUri: null,
+      capabilities: { textDocument: { publishDiagnostics: { relatedInformation: true } } },
+      workspaceFolders: null,
+    });
+    assert.equal(init.capabilities.textDocumentSync, TextDocumentSyncKind.Incremental);
+    assert.equal(init.serverInfo?.name, 'livepatch-lens');
+    assert.ok(init.capabilities.documentSymbolProvider && init.capabilities.hoverProvider && init.capabilities.foldingRangeProvider);
+    await s.conn.sendNotification(InitializedNotification.type, {});
+
+    const text = readFileSync(patchPath, 'utf8');
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'kernel-patch', version: 1, text } });
+    const first = await s.waitFor((p) => p.uri === uri && p.version === 1);
+    const summary = first.diagnostics.find((d) => d.code === 'KLP010');
+    assert.ok(summary, JSON.stringify(first.diagnostics));
+    assert.equal(summary.severity, 3);
+    assert.equal(summary.range.start.line, docLine(text, 'diff --git'));
+    assert.match(summary.message, /replaces 1 function: lens_read\(\) \(body\)/);
+    assert.match(summary.codeDescription?.href ?? '', /docs\/hazards\/KLP010\.md$/);
+    assert.equal(summary.source, 'livepatch-lens');
+
+    const symbols = (await s.conn.sendRequest(DocumentSymbolRequest.type, { textDocument: { uri } })) as DocumentSymbol[];
+    assert.equal(symbols.length, 1);
+    assert.equal(symbols[0].name, 'drivers/misc/lens_demo.c');
+    assert.deepEqual(
+      symbols[0].children?.map((c) => [c.name, c.detail]),
+      [
+        ['lens_dev', 'struct changed (layout)'],
+        ['lens_debug_key', 'variable added'],
+        ['lens_read', 'function changed (body)'],
+      ],
+    );
+
+    const line = docLine(text, '+\t\tr->dev->nr_errors++;');
+    const hover = (await s.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line, character: 4 } })) as Hover;
+    const value = (hover.contents as { value: string }).value;
+    assert.match(value, /\*\*function `lens_read`\*\* — changed \(body\) in `drivers\/misc\/lens_demo\.c`/);
+    assert.match(value, /Hunk `@@ -72,6 \+74,10 @@`/);
+
+    const folds = (await s.conn.sendRequest(FoldingRangeRequest.type, { textDocument: { uri } })) as FoldingRange[];
+    const hunkLines = text.split('\n').flatMap((l, i) => (l.startsWith('@@') ? [i] : []));
+    for (const h of hunkLines) assert.ok(folds.some((f) => f.startLine === h), `fold for hunk at ${h}`);
+    assert.ok(folds.some((f) => f.startLine === docLine(text, 'diff --git')), 'fold for the file');
+
+    // Incremental edit: delete the '+\t\treturn -EINVAL;' line; the hunk's counts no longer match.
+    const del = docLine(text, '+\t\treturn -EINVAL;');
+    await s.conn.sendNotification(DidChangeTextDocumentNotification.type, {
+      textDocument: { uri, version: 2 },
+      contentChanges: [{ range: { start: { line: del, character: 0 }, end: { line: del + 1, character: 0 } }, text: '' }],
+    });
+    const second = await s.waitFor((p) => p.uri === uri && p.version === 2);
+    const err = second.diagnostics.find((d) => d.code === 'KLP001');
+    assert.ok(err, JSON.stringify(second.diagnostics));
+    assert.equal(err.severity, 1);
+    assert.equal(err.range.start.line, docLine(text, '@@ -72,6 +74,10 @@'));
+
+    // Put it back: the error goes away.
+    await s.conn.sendNotification(DidChangeTextDocumentNotification.type, {
+      textDocument: { uri, version: 3 },
+      contentChanges: [{ range: { start: { line: del, character: 0 }, end: { line: del, character: 0 } }, text: '+\t\treturn -EINVAL;\n' }],
+    });
+    const third = await s.waitFor((p) => p.uri === uri && p.version === 3);
+    assert.equal(third.diagnostics.filter((d) => d.severity === 1).length, 0);
+  } finally {
+    await stop(s);
+  }
+});
+
+test('server reads livepatchLens.kernelTree from the client and applies hunks to that tree', async () => {
+  const s = start({ kernelTree: TREE_DIR, debounceMs: 10 });
+  try {
+    await s.conn.sendRequest(InitializeRequest.type, {
+      processId: process.pid,
+      rootUri: null,
+      capabilities: { workspace: { configuration: true } },
+      workspaceFolders: null,
+    });
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    // A hunk placed 2 lines off: only a tree can tell it applies with an offset.
+    const text = readFileSync(patchPath, 'utf8').replace('@@ -72,6 +74,10 @@', '@@ -70,6 +72,10 @@');
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'diff', version: 1, text } });
+    const d = await s.waitFor((p) => p.uri === uri && p.diagnostics.some((x) => x.code === 'KLP003'));
+    const off = d.diagnostics.find((x) => x.code === 'KLP003')!;
+    assert.match(off.message, /applies 2 lines below where its header says/);
+    const model = (await s.conn.sendRequest('livepatchLens/patchModel', { uri })) as { confidence: string; kernel: { version: string } };
+    assert.equal(model.confidence, 'tree');
+    assert.equal(model.kernel.version, '6.1.0');
+  } finally {
+    await stop(s);
+  }
+});
