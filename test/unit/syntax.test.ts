@@ -119,3 +119,35 @@ test('line splitting keeps CRLF apart from the content', () => {
   assert.deepEqual(t.lineStarts, [0, 3, 5]);
   assert.equal(t.finalNewline, false);
 });
+
+test('incremental post-image parse equals a fresh parse (tree and hunks modes, every fixture)', async () => {
+  await initParser();
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { parsePatch } = await import('../../server/src/core/patch/parse');
+  const { buildImages } = await import('../../server/src/core/patch/images');
+  const { lineEdits } = await import('../../server/src/core/analysis');
+  const { FIXTURES, fixtureTree } = await import('../helpers');
+  let compared = 0;
+  for (const name of readdirSync(join(FIXTURES, 'patches'))) {
+    const set = parsePatch(readFileSync(join(FIXTURES, 'patches', name), 'utf8'));
+    for (const tree of [fixtureTree(), undefined]) {
+      for (const f of buildImages(set, tree).files) {
+        if (!f.pre.exists || !f.post.exists || (f.language !== 'c' && f.language !== 'header')) continue;
+        const pre = buildParseSource(f.pre);
+        const post = buildParseSource(f.post);
+        const preTree = parseC(pre.text);
+        const old = preTree.copy();
+        const edits = lineEdits(pre, post, f.post.origLine!);
+        assert.ok(edits.length > 0, `${name}: the patch changes ${f.path}`);
+        for (let k = edits.length - 1; k >= 0; k--) old.edit(edits[k]);
+        const inc = parseC(post.text, old);
+        const fresh = parseC(post.text);
+        assert.equal(inc.rootNode.toString(), fresh.rootNode.toString(), `${name} ${f.path} ${tree ? 'tree' : 'hunks'}`);
+        compared++;
+        for (const t of [preTree, old, inc, fresh]) t.delete();
+      }
+    }
+  }
+  assert.ok(compared >= 12, `compared ${compared} files`);
+});

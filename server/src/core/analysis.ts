@@ -14,6 +14,8 @@ import { buildImages, type FileChange } from './patch/images';
 import type { KernelTree } from './tree/kernelTree';
 import { buildParseSource } from './syntax/source';
 import { initParser, parseC, type Node, type Tree } from './syntax/parser';
+import type { Edit } from 'web-tree-sitter';
+import type { ParseSource } from './syntax/source';
 import { extractEntities } from './entities/extract';
 import { diffEntities, type EntityChange, type Side } from './entities/diff';
 import { finding, sortFindings, type Finding } from './findings';
@@ -23,7 +25,11 @@ import { RULES, type RuleContext } from './rules';
 
 export interface FileAnalysis extends FileChange {
   entities: EntityChange[];
-  /** Parsed sides for C files (absent for other languages or a side that does not exist). */
+  /**
+   * Parsed sides of a C file, kept only with `keepSyntax` (their trees then
+   * live until dispose()). Without it each file's trees are released as soon as
+   * the file is analysed, so memory stays bounded by the largest file.
+   */
   preSide?: Side;
   postSide?: Side;
 }
@@ -52,6 +58,8 @@ export interface AnalyzeOptions {
   isCancelled?: () => boolean;
   /** Awaited between files so a server can serve other requests meanwhile. */
   yieldBetweenFiles?: () => Promise<void>;
+  /** Keep the syntax trees and parse sources of every file (the caller must call dispose()). */
+  keepSyntax?: boolean;
 }
 
 export const DEFAULT_MAX_LENGTH = 16 * 1024 * 1024;
@@ -119,14 +127,14 @@ function analyzeLoaded(text: string, options: AnalyzeOptions, async: boolean): P
   };
 
   if (!async) {
-    for (const fc of images.files) files.push(analyzeFile(fc, set, findings));
+    for (const fc of images.files) files.push(analyzeFile(fc, set, findings, options.keepSyntax === true));
     return finish();
   }
   return (async () => {
     try {
       for (const fc of images.files) {
         if (options.isCancelled?.()) throw new CancelledError();
-        files.push(analyzeFile(fc, set, findings));
+        files.push(analyzeFile(fc, set, findings, options.keepSyntax === true));
         if (options.yieldBetweenFiles) await options.yieldBetweenFiles();
       }
       if (options.isCancelled?.()) throw new CancelledError();
@@ -138,13 +146,81 @@ function analyzeLoaded(text: string, options: AnalyzeOptions, async: boolean): P
   })();
 }
 
-function parseSide(image: FileChange['pre']): Side {
-  const src = buildParseSource(image);
-  const tree = parseC(src.text);
+function sideOf(image: FileChange['pre'], src: ParseSource, tree: Tree): Side {
   return { image, src, ents: extractEntities(tree, src, (img) => (img >= 0 ? image.docLine[img] : -1)), tree };
 }
 
-function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[]): FileAnalysis {
+/**
+ * Tree-sitter edits that turn the pre-image parse text into the post-image one,
+ * from line provenance: a post line kept from the pre-image (same masked text)
+ * is unchanged; every gap between unchanged runs is one edit. Applied to a copy
+ * of the pre tree they let tree-sitter re-parse only what the patch touched.
+ */
+export function lineEdits(pre: ParseSource, post: ParseSource, origLine: Int32Array): Edit[] {
+  const preLines = pre.lineStarts.length;
+  const postLines = post.lineStarts.length;
+  const start = (src: ParseSource, n: number, lines: number) => (n >= lines ? src.text.length : src.lineStarts[n]);
+  const same = (p: number, q: number) => {
+    const a0 = post.lineStarts[p];
+    const a1 = start(post, p + 1, postLines);
+    const b0 = pre.lineStarts[q];
+    const b1 = start(pre, q + 1, preLines);
+    return a1 - a0 === b1 - b0 && post.text.slice(a0, a1) === pre.text.slice(b0, b1);
+  };
+  const edits: Edit[] = [];
+  let p0 = 0; // first post line after the last unchanged one
+  let q0 = 0;
+  const gap = (p1: number, q1: number) => {
+    if (p1 === p0 && q1 === q0) return;
+    const startIndex = start(pre, q0, preLines);
+    edits.push({
+      startIndex,
+      oldEndIndex: start(pre, q1, preLines),
+      newEndIndex: startIndex + (start(post, p1, postLines) - start(post, p0, postLines)),
+      startPosition: { row: q0, column: 0 },
+      oldEndPosition: { row: q1, column: 0 },
+      newEndPosition: { row: q0 + (p1 - p0), column: 0 },
+    });
+  };
+  for (let p = 0; p < postLines; p++) {
+    const img = post.toImage[p];
+    const o = img >= 0 ? origLine[img] : -1;
+    let q = o >= 0 && o < pre.fromImage.length ? pre.fromImage[o] : -1;
+    // Synthetic lines (fragment wrappers and closers) pair up in order when their text is the same.
+    if (img < 0 && q0 < preLines && pre.toImage[q0] < 0) q = q0;
+    if (q < q0 || q < 0 || !same(p, q)) continue;
+    gap(p, q);
+    p0 = p + 1;
+    q0 = q + 1;
+  }
+  gap(postLines, preLines);
+  return edits;
+}
+
+function parseSides(fc: FileChange): { pre?: Side; post?: Side } {
+  let pre: Side | undefined;
+  let post: Side | undefined;
+  if (fc.pre.exists) {
+    const src = buildParseSource(fc.pre);
+    pre = sideOf(fc.pre, src, parseC(src.text));
+  }
+  if (fc.post.exists) {
+    const src = buildParseSource(fc.post);
+    let tree: Tree;
+    if (pre?.tree && fc.post.origLine) {
+      // Incremental: the post-image is the pre-image plus the patch's edits.
+      const old = pre.tree.copy();
+      const edits = lineEdits(pre.src, src, fc.post.origLine);
+      for (let k = edits.length - 1; k >= 0; k--) old.edit(edits[k]);
+      tree = parseC(src.text, old);
+      old.delete();
+    } else tree = parseC(src.text);
+    post = sideOf(fc.post, src, tree);
+  }
+  return { pre, post };
+}
+
+function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], keepSyntax: boolean): FileAnalysis {
   const fa: FileAnalysis = { ...fc, entities: [] };
   if (fc.binary) {
     findings.push(
@@ -153,12 +229,21 @@ function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[]): FileAn
     return fa;
   }
   if (fc.language !== 'c' && fc.language !== 'header') return fa;
-  if (fc.pre.exists) fa.preSide = parseSide(fc.pre);
-  if (fc.post.exists) fa.postSide = parseSide(fc.post);
-  const emptySide = (img: FileChange['pre']): Side => ({ image: img, src: buildParseSource(img), ents: { entities: [], byKey: new Map() } });
-  fa.entities = diffEntities(fa.preSide ?? emptySide(fc.pre), fa.postSide ?? emptySide(fc.post), set.lines);
-  const err = firstParseError(fa, set.lines);
-  if (err) findings.push(err);
+  const { pre, post } = parseSides(fc);
+  try {
+    const emptySide = (img: FileChange['pre']): Side => ({ image: img, src: buildParseSource(img), ents: { entities: [], byKey: new Map(), localsOf: () => [] } });
+    fa.entities = diffEntities(pre ?? emptySide(fc.pre), post ?? emptySide(fc.post), set.lines);
+    const err = firstParseError(fc.path, post, set.lines);
+    if (err) findings.push(err);
+  } finally {
+    if (keepSyntax) {
+      fa.preSide = pre;
+      fa.postSide = post;
+    } else {
+      pre?.tree?.delete();
+      post?.tree?.delete();
+    }
+  }
   return fa;
 }
 
@@ -169,8 +254,7 @@ function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[]): FileAn
  * function bodies (e.g. DEFINE_RATELIMIT_STATE) do not hide entities and are
  * not reported.
  */
-function firstParseError(fa: FileAnalysis, docLines: readonly string[]): Finding | undefined {
-  const side = fa.postSide;
+function firstParseError(path: string, side: Side | undefined, docLines: readonly string[]): Finding | undefined {
   if (!side?.tree || !side.image.complete || !side.tree.rootNode.hasError) return undefined;
   const changedRow = (from: number, to: number): number => {
     for (let r = from; r <= to; r++) {
@@ -187,9 +271,9 @@ function firstParseError(fa: FileAnalysis, docLines: readonly string[]): Finding
         if (doc >= 0) {
           return finding(
             'KLP009',
-            `tree-sitter could not parse this changed code of ${fa.path} (often a macro the C grammar does not know): entities and hazards around it may be incomplete.`,
+            `tree-sitter could not parse this changed code of ${path} (often a macro the C grammar does not know): entities and hazards around it may be incomplete.`,
             lineContentRange(docLines, doc, 1),
-            { file: fa.path },
+            { file: path },
           );
         }
       } else if (c.type.startsWith('preproc_')) {

@@ -46,9 +46,12 @@ export interface MemberChange {
   range?: Range;
 }
 
+/** What an entity is, without its syntax nodes (which die with their tree). */
+export type EntityInfo = Omit<Entity, 'node' | 'extra'>;
+
 /** One side of a changed entity. */
 export interface EntitySide {
-  entity: Entity;
+  entity: EntityInfo;
   /** Image lines (0-based, inclusive) the entity spans on this side. */
   imageStart: number;
   imageEnd: number;
@@ -357,8 +360,9 @@ function aspectsOf(pre: Side, post: Side, a: Entity, b: Entity): { aspects: Aspe
 }
 
 function toSide(side: Side, l: Located): EntitySide {
+  const { node: _node, extra: _extra, ...info } = l.e;
   return {
-    entity: l.e,
+    entity: info,
     imageStart: l.imageStart,
     imageEnd: l.imageEnd,
     text: sideText(side, l.imageStart, l.imageEnd),
@@ -378,13 +382,24 @@ export function diffEntities(pre: Side, post: Side, docLines: readonly string[])
     }
     return cand.get(key)!;
   };
-  for (const e of pre.ents.entities) {
+  for (const e of [...pre.ents.entities]) {
     const l = locate(pre, e);
-    if (l.changedDoc.length > 0 || (l.imageStart >= 0 && hasChange(pre.image, l.imageStart, l.imageEnd))) note(e.key).a = l;
+    if (l.changedDoc.length > 0) note(e.key).a = l;
   }
-  for (const e of post.ents.entities) {
+  for (const e of [...post.ents.entities]) {
     const l = locate(post, e);
-    if (l.changedDoc.length > 0 || (l.imageStart >= 0 && hasChange(post.image, l.imageStart, l.imageEnd))) note(e.key).b = l;
+    if (l.changedDoc.length > 0) note(e.key).b = l;
+  }
+  // Static locals of every changed function, on both sides: one may exist on one side only.
+  for (const key of [...order]) {
+    for (const [side, slot] of [
+      [pre, 'a'],
+      [post, 'b'],
+    ] as const) {
+      const fn = side.ents.byKey.get(key);
+      if (!fn || (fn.kind !== 'function' && fn.kind !== 'syscall')) continue;
+      for (const local of side.ents.localsOf(fn)) note(local.key)[slot] = locate(side, local);
+    }
   }
   const out: EntityChange[] = [];
   for (const key of order) {
@@ -473,10 +488,6 @@ function defaultAspect(kind: EntityKind): Aspect {
   }
 }
 
-function hasChange(image: SideImage, start: number, end: number): boolean {
-  for (let i = start; i <= end; i++) if (image.changed[i]) return true;
-  return false;
-}
 
 function docLineOfRow(side: Side, row: number): number {
   const img = side.src.toImage[row];

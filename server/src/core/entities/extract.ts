@@ -155,8 +155,11 @@ function dataMacroName(macro: string, args: string[]): string | undefined {
 const MACRO_CALL_TEXT = /^\s*(?:(?:static|extern)\s+)*([A-Za-z_]\w*)\s*\(([\s\S]*)\)\s*;?\s*$/;
 
 export interface SideEntities {
+  /** File-scope entities, then static locals as localsOf() finds them. */
   entities: Entity[];
   byKey: Map<string, Entity>;
+  /** Static locals of a function (extracted on first request: only changed functions need them). */
+  localsOf(fn: Entity): Entity[];
 }
 
 export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (imageLine: number) => number): SideEntities {
@@ -277,8 +280,7 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
       }
       return;
     }
-    const e = add({ kind, name, node: fn, nameRow: nameNode.startPosition.row, nameColumn: nameNode.startPosition.column, definedBy, args });
-    visitBody(fn, e.name);
+    add({ kind, name, node: fn, nameRow: nameNode.startPosition.row, nameColumn: nameNode.startPosition.column, definedBy, args });
   };
 
   /** SYSCALL_DEFINE3(name, ...) { body } and BPF_CALL_2(...) { } parse as a call followed by a block. */
@@ -294,7 +296,7 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
       const kind: EntityKind = SYSCALL_MACRO.test(macro) ? 'syscall' : 'function';
       const name = args[0] && /^[A-Za-z_]\w*$/.test(args[0]) ? args[0] : macro;
       const argNode = call?.childForFieldName('arguments')?.namedChildren[0];
-      const e = add({
+      add({
         kind,
         name,
         node: block,
@@ -304,7 +306,6 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
         definedBy: macro,
         args,
       });
-      visitBody(block, e.name);
       return true;
     }
     visitMacroStatement(stmt, macro, args);
@@ -423,7 +424,18 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
   visitTop(tree.rootNode);
   const byKey = new Map<string, Entity>();
   for (const e of entities) byKey.set(e.key, e);
-  return { entities, byKey };
+  const locals = new Map<Entity, Entity[]>();
+  const localsOf = (fn: Entity): Entity[] => {
+    let found = locals.get(fn);
+    if (found) return found;
+    const before = entities.length;
+    if (fn.kind === 'function' || fn.kind === 'syscall') for (const part of [fn.node, ...(fn.extra ?? []).map((x) => x.node)]) visitBody(part, fn.name);
+    found = entities.slice(before);
+    for (const e of found) byKey.set(e.key, e);
+    locals.set(fn, found);
+    return found;
+  };
+  return { entities, byKey, localsOf };
 }
 
 /** End of an entity's head (before a function body or struct body), for annotation lookup. */

@@ -59,6 +59,8 @@ export interface SideImage {
   changed: Uint8Array;
   /** For sparse images: the hunk's "@@" section text at the first line of each hunk. */
   headings: Map<number, string>;
+  /** Post-image only: the pre-image line each line was kept from, -1 for added lines (drives incremental parsing). */
+  origLine?: Int32Array;
 }
 
 export interface FileChange {
@@ -304,7 +306,9 @@ class FileState {
     const docLine = new Int32Array(lines.length).fill(-1);
     const changed = new Uint8Array(lines.length);
     const headings = new Map<number, string>();
+    const origLine = new Int32Array(lines.length).fill(-1);
     this.cur.forEach((ref, i) => {
+      if (ref >= 0) origLine[i] = ref;
       if (ref < 0) {
         docLine[i] = this.added[-ref - 1].docLine;
         changed[i] = 1;
@@ -315,7 +319,7 @@ class FileState {
       const h = this.refHeadings.get(ref);
       if (h !== undefined) headings.set(i, h);
     });
-    return { exists, complete: this.full, lines: exists ? lines : [], docLine: exists ? docLine : new Int32Array(0), changed: exists ? changed : new Uint8Array(0), headings };
+    return { exists, complete: this.full, lines: exists ? lines : [], docLine: exists ? docLine : new Int32Array(0), changed: exists ? changed : new Uint8Array(0), headings, origLine };
   }
 }
 

@@ -1,0 +1,177 @@
+/**
+ * npm run bench — patch-model time against bare tree-sitter parsing of the
+ * same C text (target ≤ 2×), for a ~300-line and a ~20,000-line patch, with
+ * and without a kernel tree; the language server's resident memory; and
+ * whether the native tree-sitter binding would pay off for CLI batch runs.
+ * Every ratio compares two measurements taken in this same run.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  createProtocolConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  InitializeRequest,
+  InitializedNotification,
+  DidOpenTextDocumentNotification,
+  PublishDiagnosticsNotification,
+  ConfigurationRequest,
+  ShutdownRequest,
+  ExitNotification,
+} from 'vscode-languageserver-protocol/node';
+import { analyzePatchSync } from '../server/src/core/analysis';
+import { initParser, parseC } from '../server/src/core/syntax/parser';
+import { parsePatch } from '../server/src/core/patch/parse';
+import { buildImages } from '../server/src/core/patch/images';
+import { buildParseSource } from '../server/src/core/syntax/source';
+import { KernelTree } from '../server/src/core/tree/kernelTree';
+import { benchTree, makePatch } from './lib/gen';
+
+const ROOT = join(__dirname, '..', '..');
+const CACHE = join(ROOT, '.bench-cache');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function time(fn: () => void, runs: number, warm = Math.max(3, runs)): number {
+  for (let i = 0; i < warm; i++) fn();
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    xs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(xs);
+}
+
+/** The exact C texts the pipeline hands to tree-sitter (both sides of every C file), unmasked. */
+function cTexts(text: string, tree?: KernelTree): string[] {
+  const set = parsePatch(text);
+  const { files } = buildImages(set, tree);
+  const out: string[] = [];
+  for (const f of files) {
+    if (f.language !== 'c' && f.language !== 'header') continue;
+    if (f.pre.exists) out.push(buildParseSource(f.pre).raw);
+    if (f.post.exists) out.push(buildParseSource(f.post).raw);
+  }
+  return out;
+}
+
+interface NativeParser {
+  parse(text: string): { delete?: () => void };
+}
+
+function loadNative(): NativeParser | undefined {
+  const dir = process.env.KLP_LENS_NATIVE_DIR ?? join(CACHE, 'native');
+  try {
+    const req = require(join(dir, 'node_modules', 'tree-sitter'));
+    const C = require(join(dir, 'node_modules', 'tree-sitter-c'));
+    const p = new req();
+    p.setLanguage(C);
+    return p;
+  } catch {
+    return undefined;
+  }
+}
+
+async function serverMemory(patch: string, tree: string | undefined): Promise<{ idleMiB: number; loadedMiB: number; ms: number }> {
+  const child = spawn(process.execPath, [join(ROOT, 'out', 'cli.js'), 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  conn.onRequest(ConfigurationRequest.type, (p) => p.items.map(() => ({ kernelTree: tree ?? '' })));
+  conn.onNotification('window/logMessage', () => undefined);
+  const got = new Promise<void>((resolve) => conn.onNotification(PublishDiagnosticsNotification.type, () => resolve()));
+  conn.listen();
+  const rss = () => {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    return m ? +m[1] / 1024 : NaN;
+  };
+  await conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+  await conn.sendNotification(InitializedNotification.type, {});
+  await new Promise((r) => setTimeout(r, 300));
+  const idleMiB = rss();
+  const t0 = Date.now();
+  await conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: pathToFileURL(join(CACHE, 'big.patch')).toString(), languageId: 'kernel-patch', version: 1, text: patch } });
+  await got;
+  const ms = Date.now() - t0;
+  await new Promise((r) => setTimeout(r, 200));
+  const loadedMiB = rss();
+  await conn.sendRequest(ShutdownRequest.type);
+  await conn.sendNotification(ExitNotification.type);
+  conn.dispose();
+  child.kill();
+  return { idleMiB, loadedMiB, ms };
+}
+
+async function main() {
+  mkdirSync(CACHE, { recursive: true });
+  await initParser();
+  const bt = benchTree(CACHE);
+  const tree = KernelTree.open(bt.root).tree!;
+  console.log(`Livepatch Lens benchmark — node ${process.version}, ${bt.real ? `real kernel files from ${bt.root}` : 'synthetic kernel-style files (linux-source-6.1 not installed)'}`);
+  const native = loadNative();
+  const results: Record<string, unknown>[] = [];
+  const rows: string[][] = [['patch', 'tree', 'C files', 'C text KiB', 'model ms', 'bare parse ms', 'ratio', 'target', 'native parse ms']];
+  let big = '';
+  for (const [label, target, runs] of [
+    ['~300 lines', 300, 40],
+    ['~20,000 lines', 20000, 5],
+  ] as const) {
+    const { text, files } = makePatch(bt, target, 42);
+    if (target > 1000) big = text;
+    const lines = text.split('\n').length;
+    for (const withTree of [false, true]) {
+      const t = withTree ? tree : undefined;
+      const texts = cTexts(text, t);
+      const kib = texts.reduce((n, s) => n + s.length, 0) / 1024;
+      const model = time(() => analyzePatchSync(text, { tree: t }).dispose(), runs);
+      const bare = time(() => {
+        for (const s of texts) parseC(s).delete();
+      }, runs);
+      const nat = native
+        ? time(() => {
+            for (const s of texts) native.parse(s);
+          }, runs)
+        : NaN;
+      const ratio = model / bare;
+      rows.push([`${label} (${lines})`, withTree ? 'yes' : 'no', String(files), kib.toFixed(0), model.toFixed(1), bare.toFixed(1), `${ratio.toFixed(2)}×`, ratio <= 2 ? 'ok ≤ 2×' : 'MISSED', Number.isNaN(nat) ? '-' : nat.toFixed(1)]);
+      results.push({ patch: label, lines, tree: withTree, files, cTextKiB: +kib.toFixed(1), modelMs: +model.toFixed(2), bareParseMs: +bare.toFixed(2), ratio: +ratio.toFixed(3), nativeParseMs: Number.isNaN(nat) ? null : +nat.toFixed(2) });
+    }
+  }
+  const widths = rows[0].map((_c, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+
+  // Native binding for CLI batch runs: what share of the batch would it save?
+  const bigTree = results.find((r) => r.patch === '~20,000 lines' && r.tree === true) as { modelMs: number; bareParseMs: number; nativeParseMs: number | null };
+  if (bigTree.nativeParseMs !== null) {
+    const withNative = bigTree.modelMs - bigTree.bareParseMs + bigTree.nativeParseMs;
+    const saving = 1 - withNative / bigTree.modelMs;
+    console.log(
+      `\nnative tree-sitter for CLI batches: parse ${bigTree.bareParseMs.toFixed(1)} ms (wasm) vs ${bigTree.nativeParseMs.toFixed(1)} ms (native), ` +
+        `${(bigTree.bareParseMs / bigTree.nativeParseMs).toFixed(2)}× faster parsing; whole analysis ${bigTree.modelMs.toFixed(1)} → ~${withNative.toFixed(1)} ms ` +
+        `(${(saving * 100).toFixed(0)}% saved). Decision rule: adopt only if ≥ 25% of the batch is saved → ${saving >= 0.25 ? 'ADOPT' : 'keep web-tree-sitter everywhere'}.`,
+    );
+    results.push({ nativeDecision: { wasmParseMs: bigTree.bareParseMs, nativeParseMs: bigTree.nativeParseMs, batchSavingPct: +(saving * 100).toFixed(1) } });
+  } else {
+    console.log('\nnative tree-sitter: not installed here (npm run bench:native-setup installs it into .bench-cache/ to compare).');
+  }
+
+  const memNo = await serverMemory(big, undefined);
+  const memTree = await serverMemory(big, bt.root);
+  console.log(
+    `\nlanguage server resident memory: idle ${memNo.idleMiB.toFixed(0)} MiB; after analysing the ~20,000-line patch ${memNo.loadedMiB.toFixed(0)} MiB without a tree ` +
+      `(first diagnostics in ${memNo.ms} ms), ${memTree.loadedMiB.toFixed(0)} MiB with the tree (${memTree.ms} ms); ` +
+      `growth ×${(memTree.loadedMiB / memTree.idleMiB).toFixed(2)} over idle.`,
+  );
+  results.push({ serverMemory: { noTree: memNo, tree: memTree } });
+  const outFile = join(ROOT, 'out', 'bench', 'results.json');
+  if (existsSync(join(ROOT, 'out', 'bench'))) writeFileSync(outFile, JSON.stringify(results, null, 2));
+}
+
+void main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
