@@ -19,9 +19,13 @@ export function rng(seed: number): () => number {
 export function editFile(text: string, edits: number, rand: () => number): string {
   const lines = text.split('\n');
   const candidates: number[] = [];
+  // Only statements inside function bodies: a body opens with "{" alone at column 0 and ends at "}".
+  let inFunction = false;
   for (let i = 1; i < lines.length - 1; i++) {
     const l = lines[i];
-    if (/^\t[a-z_][\w>.-]*(\(.*\))?.*;$/.test(l) && !/^\t(return|goto|break|continue)\b/.test(l) && !lines[i + 1].startsWith('\t\t')) candidates.push(i);
+    if (l === '{') inFunction = true;
+    else if (l.startsWith('}')) inFunction = false;
+    if (inFunction && /^\t[a-z_][\w>.-]*(\(.*\))?.*;$/.test(l) && !/^\t(return|goto|break|continue)\b/.test(l) && !lines[i + 1].startsWith('\t\t')) candidates.push(i);
   }
   const chosen = new Set<number>();
   while (chosen.size < Math.min(edits, candidates.length)) chosen.add(candidates[Math.floor(rand() * candidates.length)]);

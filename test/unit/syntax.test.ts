@@ -49,11 +49,16 @@ test('brace profile sees a fragment that starts inside a block', () => {
   const p = braceProfile(['\t\tkfree(r);', '\t}', '\treturn 0;', '}', '', 'static int g(void)', '{', '\tif (x) {']);
   assert.equal(p.minDepth, -2);
   assert.equal(p.endDepth, -0 + -2 + 2);
-  assert.equal(p.firstCodeIndented, true);
-  assert.deepEqual(p.openNeedsSemicolon, [false, false]);
+  assert.equal(p.firstCodeIndent, 2);
+  assert.equal(braceProfile(['\t}', '', '\tx = 1;']).firstCodeIndent, 2, 'a closing brace at one tab closes a block two deep');
+  assert.equal(braceProfile(['out_unlock:', '\tspin_unlock(&l);']).firstCodeIndent, 1, 'labels are skipped');
+  assert.deepEqual(p.closers, ['}', '}']);
   const s = braceProfile([' * describes the thing', ' */', 'struct lens_x {', '\tint a;']);
   assert.equal(s.startsInComment, true);
-  assert.deepEqual(s.openNeedsSemicolon, [true]);
+  assert.deepEqual(s.closers, ['};']);
+  const d = braceProfile(['\tif (!x) {', '\t\tdo {', '\t\t\tif (avail < y)']);
+  assert.deepEqual(d.closers, ['}', '} while (0);']);
+  assert.equal(d.endsAwaitingBody, true);
 });
 
 test('hunk headings become wrapper headers', () => {

@@ -8,7 +8,7 @@
  */
 import type { Node, Tree } from '../syntax/parser';
 import type { ParseSource } from '../syntax/source';
-import { annotationsIn, FRAGMENT_FUNCTION } from '../syntax/source';
+import { annotationsIn, FRAGMENT_FUNCTION, MACRO_FRAGMENT } from '../syntax/source';
 import type { Annotation } from '../syntax/annotations';
 
 export type EntityKind =
@@ -229,7 +229,11 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
         case 'preproc_def':
         case 'preproc_function_def': {
           const name = c.childForFieldName('name');
-          if (name) add({ kind: 'macro', name: name.text, node: c, nameRow: name.startPosition.row, nameColumn: name.startPosition.column });
+          if (name?.text === MACRO_FRAGMENT) {
+            const first = firstMappedRow(c.startPosition.row, c.endPosition.row);
+            const doc = first >= 0 && docLineOf ? docLineOf(src.toImage[first]) : -1;
+            add({ kind: 'macro', name: doc >= 0 ? `unnamed macro at patch line ${doc + 1}` : 'unnamed macro', node: c, nameRow: -1, nameColumn: 0, synthetic: true });
+          } else if (name) add({ kind: 'macro', name: name.text, node: c, nameRow: name.startPosition.row, nameColumn: name.startPosition.column });
           break;
         }
         case 'preproc_include': {
@@ -262,6 +266,15 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
     let kind: EntityKind = 'function';
     let definedBy: string | undefined;
     let args: string[] | undefined;
+    const type = fn.childForFieldName('type');
+    if (type?.type === 'type_identifier' && /^[A-Z][A-Z0-9_]+$/.test(type.text) && decl?.type === 'parenthesized_declarator') {
+      // SYSCALL_DEFINE0(fork) { ... } read as type "SYSCALL_DEFINE0" and declarator "(fork)".
+      definedBy = type.text;
+      if (SYSCALL_MACRO.test(type.text)) kind = 'syscall';
+      args = [name];
+      add({ kind, name, node: fn, nameRow: nameNode.startPosition.row, nameColumn: nameNode.startPosition.column, definedBy, args });
+      return;
+    }
     if (SYSCALL_MACRO.test(name) || (/^[A-Z][A-Z0-9_]+$/.test(name) && fdecl)) {
       // SYSCALL_DEFINE0(getpid) { ... } parses as a function named after the macro.
       const params = fdecl?.childForFieldName('parameters');

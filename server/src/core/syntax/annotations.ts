@@ -248,15 +248,38 @@ export interface BraceProfile {
   /** Same for parentheses: a fragment that starts inside an argument list. */
   minParen: number;
   endParen: number;
-  /** The first line of code (not blank, comment or directive) is indented: the text starts inside a block. */
-  firstCodeIndented: boolean;
-  /** Braces still open at the end, outermost first: true when closing it needs "};" (struct, union, enum, initializer). */
-  openNeedsSemicolon: boolean[];
+  /**
+   * Indentation level (tabs, or 8 spaces) of the first line of code (not blank,
+   * comment or directive): kernel code at file scope is not indented, so an
+   * indented first line sits that many blocks deep. 0 for a line starting with '}'.
+   */
+  firstCodeIndent: number;
+  /** The first line of code ends with a backslash: the text starts inside a multi-line #define. */
+  firstCodeContinues: boolean;
+  /** How to close each brace still open at the end, outermost first: "}", "};" (struct, union, enum, initializer) or "} while (0);" (do). */
+  closers: string[];
+  /** The last line of code is a control statement still waiting for its body ("if (x)", "else", "for (...)"). */
+  endsAwaitingBody: boolean;
+  /** The last line of code does not end a statement or block (e.g. the signature of the next function). */
+  endsOpen: boolean;
+  /** Preprocessor conditionals: lowest #if nesting reached (negative: the text starts inside #if blocks) and nesting at the end. */
+  minCond: number;
+  endCond: number;
+  /** For each conditional the text starts inside, the relative brace depth where its #else/#endif shows. */
+  condOpenDepths: number[];
+  /**
+   * Relative depth after the first '}' at column 0, or undefined. Kernel style
+   * closes file-scope blocks (functions, structs) at column 0, so the text
+   * started exactly -topCloseDepth blocks deep.
+   */
+  topCloseDepth?: number;
 }
 
-/** Whether the text before a '{' opens a struct/union/enum body or an initializer (closed by "};"). */
-function opensAggregate(before: string): boolean {
-  return /\b(struct|union|enum)\b(\s+\w+)?\s*$/.test(before) || /=\s*$/.test(before);
+/** The closer for a '{' given the code before it: aggregates and initializers need "};", do-blocks a while. */
+function closerFor(before: string): string {
+  if (/\b(struct|union|enum)\b(\s+\w+)?\s*$/.test(before) || /=\s*$/.test(before)) return '};';
+  if (/(^|[^\w])do\s*$/.test(before)) return '} while (0);';
+  return '}';
 }
 
 /** Count braces and parentheses outside comments, strings and directives. */
@@ -276,14 +299,44 @@ export function braceProfile(lines: readonly string[]): BraceProfile {
   let minDepth = 0;
   let paren = 0;
   let minParen = 0;
-  let firstCodeIndented: boolean | undefined;
-  const stack: boolean[] = [];
+  let firstCodeIndent: number | undefined;
+  let firstCodeContinues = false;
+  let cond = 0;
+  let minCond = 0;
+  const condOpenDepths: number[] = [];
+  let topCloseDepth: number | undefined;
+  const stack: string[] = [];
+  let lastCode = '';
   let prevCode = '';
   for (const l of lines) {
     let directive = false;
-    if (firstCodeIndented === undefined && st === St.Code) {
+    if (st === St.Code) {
+      const pp = /^\s*#\s*(if|ifdef|ifndef|elif|else|endif)\b/.exec(l);
+      if (pp) {
+        if (pp[1].startsWith('if')) cond++;
+        else if (pp[1] === 'endif') {
+          cond--;
+          if (cond < minCond) {
+            minCond = cond;
+            if (condOpenDepths.length < -minCond) condOpenDepths.push(depth);
+          }
+        } else if (cond <= minCond) {
+          // #else/#elif of an #if that began before the text
+          minCond = cond - 1;
+          condOpenDepths.push(depth);
+        }
+      }
+    }
+    if (firstCodeIndent === undefined && st === St.Code) {
       const t = l.trimStart();
-      if (t !== '' && !t.startsWith('#') && !t.startsWith('//') && !t.startsWith('/*')) firstCodeIndented = t.length < l.length && !t.startsWith('}');
+      // Labels sit at column 0 inside functions: they say nothing about depth.
+      if (t !== '' && !t.startsWith('#') && !t.startsWith('//') && !t.startsWith('/*') && !/^[A-Za-z_]\w*:\s*$/.test(t)) {
+        const lead = l.slice(0, l.length - t.length);
+        const level = lead.length === 0 ? 0 : Math.max(1, (lead.match(/\t/g)?.length ?? 0) + Math.floor((lead.match(/ /g)?.length ?? 0) / 8));
+        // A closing brace indented k levels closes a block whose contents were k + 1 deep.
+        firstCodeIndent = t.startsWith('}') ? level + 1 : level;
+        firstCodeContinues = /\\\s*$/.test(l);
+      }
     }
     for (let i = 0; i < l.length; i++) {
       const c = l.charCodeAt(i);
@@ -317,11 +370,12 @@ export function braceProfile(lines: readonly string[]): BraceProfile {
       else if (c === 123) {
         depth++;
         const before = l.slice(0, i).trim();
-        stack.push(opensAggregate(before === '' ? prevCode : before));
+        stack.push(closerFor(before === '' ? prevCode : before));
       } else if (c === 125) {
         depth--;
         stack.pop();
         if (depth < minDepth) minDepth = depth;
+        if (i === 0 && topCloseDepth === undefined) topCloseDepth = depth;
       } else if (c === 40) paren++;
       else if (c === 41) {
         paren--;
@@ -331,6 +385,7 @@ export function braceProfile(lines: readonly string[]): BraceProfile {
     if (st === St.Str || st === St.Chr) st = St.Code; // unterminated literal: C does not continue it
     const t = l.trim();
     if (t !== '' && !t.startsWith('#') && !t.startsWith('*') && !t.startsWith('/')) prevCode = t;
+    if (t !== '' && st === St.Code && !t.startsWith('*') && !t.startsWith('/') && !t.startsWith('#')) lastCode = t.replace(/\s*\/\*.*\*\/\s*$/, '').replace(/\s*\/\/.*$/, '');
   }
-  return { minDepth, endDepth: depth, startsInComment, endsInComment: st === St.BlockComment, minParen, endParen: paren, firstCodeIndented: firstCodeIndented ?? false, openNeedsSemicolon: stack };
+  return { minDepth, endDepth: depth, startsInComment, endsInComment: st === St.BlockComment, minParen, endParen: paren, firstCodeIndent: firstCodeIndent ?? 0, firstCodeContinues, closers: stack, endsAwaitingBody: /^(\}\s*)?(else(\s+if\s*\(.*\))?|(if|while|for|switch)\s*\(.*\))$/.test(lastCode), endsOpen: lastCode !== '' && !/[;{},:]$|^#|\\$/.test(lastCode), minCond, endCond: cond, condOpenDepths, topCloseDepth };
 }

@@ -16,7 +16,7 @@ export interface Wrapper {
   /** Lines of the parse text holding the synthetic header and closers. */
   headerLine: number;
   closeLine: number;
-  kind: 'function' | 'struct' | 'initializer' | 'anonymous';
+  kind: 'function' | 'struct' | 'initializer' | 'macro' | 'anonymous';
   /** The heading it came from, if any. */
   heading?: string;
 }
@@ -40,6 +40,35 @@ const KEYWORDS = new Set(['if', 'for', 'while', 'switch', 'return', 'sizeof', 'd
 
 /** Anonymous fragments get a placeholder function so statements parse as statements. */
 export const FRAGMENT_FUNCTION = '__klp_lens_fragment';
+/** Fragments of a multi-line #define get a placeholder macro name. */
+export const MACRO_FRAGMENT = '__KLP_LENS_MACRO_FRAGMENT';
+
+/**
+ * Whether a fragment continues a function's parameter list: its first line
+ * ending in ')' comes before any ';' and is followed by a '{' line.
+ */
+function continuesDeclarator(seg: string[]): boolean {
+  for (let k = 0; k < seg.length; k++) {
+    const t = seg[k].trim();
+    if (t.endsWith(';')) return false;
+    if (t.endsWith(')')) {
+      const next = seg.slice(k + 1).find((l) => l.trim() !== '');
+      return next?.trim() === '{';
+    }
+  }
+  return false;
+}
+
+/** Parentheses a heading leaves open (git truncates headings at 80 characters). */
+function headingOpenParens(heading: string | undefined): number {
+  if (!heading) return 0;
+  let depth = 0;
+  for (const ch of heading.replace(/\/\*.*?(\*\/|$)/g, ' ')) {
+    if (ch === '(') depth++;
+    else if (ch === ')') depth = Math.max(0, depth - 1);
+  }
+  return depth;
+}
 
 /** A heading as a declarator line: cut at a '{', close a parameter list git truncated. */
 function balanceParens(h: string): string {
@@ -61,13 +90,18 @@ function balanceParens(h: string): string {
 
 /** Classify a hunk heading and build the synthetic header line for a fragment that starts inside it. */
 export function wrapperHeader(heading: string | undefined): { line: string; kind: Wrapper['kind'] } {
-  const h = (heading ?? '').trim();
+  const h = (heading ?? '')
+    .replace(/\/\*.*?(\*\/|$)/g, ' ')
+    .replace(/\/\/.*$/, '')
+    .trim();
   const agg = /^(?:typedef\s+)?(?:static\s+)?(?:const\s+)?(struct|union|enum)\s+([A-Za-z_]\w*)?\s*\{?\s*$/.exec(h);
   if (agg) return { line: `${agg[1]} ${agg[2] ?? ''} {`, kind: 'struct' };
   if (/=\s*\{\s*$/.test(h) && !/^\s*(if|for|while|switch|return)\b/.test(h)) return { line: h, kind: 'initializer' };
   const fn = /([A-Za-z_]\w*)\s*\(/.exec(h);
   if (fn && !KEYWORDS.has(fn[1]) && !h.startsWith('#') && !/[;=]/.test(h.slice(0, fn.index)) && !/^\s*(if|for|while|switch|return)\b/.test(h)) {
-    return { line: `${balanceParens(h)} {`, kind: 'function' };
+    // Kernel style often puts the return type on the line above: "nfsd4_renew(struct svc_rqst *rqstp,".
+    const typeless = fn.index === h.search(/\S/);
+    return { line: `${typeless ? 'int ' : ''}${balanceParens(h)} {`, kind: 'function' };
   }
   return { line: `void ${FRAGMENT_FUNCTION}(void) {`, kind: 'anonymous' };
 }
@@ -96,24 +130,68 @@ export function buildParseSource(image: SideImage): ParseSource {
       let j = i;
       while (j < n && image.lines[j] !== undefined) j++;
       const seg = image.lines.slice(i, j) as string[];
-      const prof = braceProfile(seg);
+      const prof = { ...braceProfile(seg) };
       if (outLines.length > 0) push('', -1);
-      // Kernel code at file scope is not indented: an indented first line sits inside the block the heading names.
-      const opens = Math.max(-prof.minDepth, prof.firstCodeIndented ? 1 : 0);
       let wrapper: Wrapper | undefined;
-      if (opens > 0 && i > 0) {
-        const head = wrapperHeader(image.headings.get(i));
-        wrapper = { headerLine: outLines.length, closeLine: -1, kind: head.kind, heading: image.headings.get(i) };
-        push(head.line, -1);
-        for (let k = 1; k < opens; k++) push('{', -1);
+      let opens = 0;
+      // The fragment starts inside #if blocks (an #else or #endif it cannot match): open them at the
+      // depth the directive shows at, outside the wrapper when it sits at file scope.
+      // How deep the fragment starts: a '}' at column 0 says it exactly; else braces and indentation bound it.
+      const blockDepth = i === 0 ? 0 : prof.topCloseDepth !== undefined ? Math.max(-prof.topCloseDepth, -prof.minDepth) : Math.max(-prof.minDepth, prof.firstCodeIndent);
+      const outerConds = prof.condOpenDepths.filter((d) => d + blockDepth <= 0).length;
+      for (let k = 0; k < outerConds; k++) push('#if 1', -1);
+      if (prof.firstCodeContinues && i > 0) {
+        // Inside a multi-line #define: give the macro a placeholder name.
+        wrapper = { headerLine: outLines.length, closeLine: -1, kind: 'macro' };
+        push(`#define ${MACRO_FRAGMENT} \\`, -1);
+      } else if (i > 0 && prof.minParen < 0 && headingOpenParens(image.headings.get(i)) === -prof.minParen && continuesDeclarator(seg)) {
+        // git cut the function's parameter list short: the fragment continues the heading's declarator.
+        wrapper = { headerLine: outLines.length, closeLine: -1, kind: 'function', heading: image.headings.get(i) };
+        const h = (image.headings.get(i) as string).replace(/\/\*.*?(\*\/|$)/g, ' ').trimEnd();
+        push(/^[A-Za-z_]\w*\s*\(/.test(h) ? `int ${h}` : h, -1);
+        prof.minParen = 0;
+      } else {
+        // Kernel code at file scope is not indented: an indented first line sits inside the blocks the heading names.
+        opens = blockDepth;
+        const firstLine = seg.find((l) => l.trim() !== '')?.trimEnd();
+        const heading = image.headings.get(i)?.trim();
+        if (opens === 0 && i > 0 && heading && firstLine && /^[A-Za-z_]\w*\s*\(/.test(firstLine) && !/[({;=}]/.test(heading)) {
+          // "static inline void" above "current_restore_flags(...)": the heading is the return type.
+          push(heading, -1);
+        } else if (opens === 0 && i > 0 && firstLine === '{') {
+          // The fragment starts with a function's opening brace: the heading is the signature above it.
+          const head = wrapperHeader(image.headings.get(i));
+          if (head.kind === 'function') {
+            wrapper = { headerLine: outLines.length, closeLine: -1, kind: 'function', heading: image.headings.get(i) };
+            push(head.line.replace(/\s*\{$/, ''), -1);
+          }
+        }
+        if (opens > 0) {
+          const head = wrapperHeader(image.headings.get(i));
+          wrapper = { headerLine: outLines.length, closeLine: -1, kind: head.kind, heading: image.headings.get(i) };
+          push(head.line, -1);
+          // Inner blocks of a function open as "if (1) {" so that a "} else {" in the fragment still parses.
+          for (let k = 1; k < opens; k++) push(head.kind === 'struct' || head.kind === 'initializer' ? '{' : 'if (1) {', -1);
+        }
       }
+      for (let k = outerConds; k < -prof.minCond; k++) push('#if 1', -1);
       if (prof.startsInComment) push('/*', -1);
+      // A fragment that starts or ends inside an argument list: balance the parentheses.
+      const openParens = -prof.minParen;
+      if (openParens > 0 && !prof.startsInComment) push('('.repeat(openParens), -1);
       for (let k = i; k < j; k++) push(image.lines[k] as string, k);
       if (prof.endsInComment) push('*/', -1);
+      // ...and close the #if blocks it leaves open, so they do not swallow the next fragment.
+      for (let k = 0; k < prof.endCond - prof.minCond; k++) push('#endif', -1);
+      const unclosed = Math.max(0, openParens + prof.endParen);
+      if (unclosed > 0) push(')'.repeat(unclosed) + ';', -1);
+      // A control statement waiting for its body gets an empty one; a dangling declarator
+      // (the next function's signature at the end of a hunk) is ended so it does not swallow what follows.
+      if ((prof.endsAwaitingBody || prof.endsOpen) && !prof.endsInComment && unclosed === 0) push(';', -1);
       // Close what the fragment left open (innermost first), then the wrapper's braces.
-      const own = prof.openNeedsSemicolon;
-      for (let k = own.length - 1; k >= 0; k--) push(own[k] ? '};' : '}', -1);
-      const wrapperClosers = (i > 0 ? opens : 0) + prof.endDepth - own.length;
+      const own = prof.closers;
+      for (let k = own.length - 1; k >= 0; k--) push(own[k], -1);
+      const wrapperClosers = wrapper?.kind === 'macro' ? 0 : opens + prof.endDepth - own.length;
       for (let k = 0; k < wrapperClosers; k++) {
         const outermost = k === wrapperClosers - 1;
         push(outermost && (wrapper?.kind === 'struct' || wrapper?.kind === 'initializer') ? '};' : '}', -1);
