@@ -77,3 +77,28 @@ export function linuxSourceTree(): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * A one-file diff in `git diff` format with git's hunk headings for C
+ * (diff=cpp): the last line before the hunk that starts with a letter or '_'
+ * and is not a label, cut at 80 characters.
+ */
+export function gitStyleDiff(path: string, before: string, after: string): string {
+  const { structuredPatch } = require('diff') as typeof import('diff');
+  const p = structuredPatch(`a/${path}`, `b/${path}`, before, after, '', '', { context: 3 });
+  const old = before.split('\n');
+  const out = [`diff --git a/${path} b/${path}`, `--- a/${path}`, `+++ b/${path}`];
+  for (const h of p.hunks) {
+    let heading = '';
+    for (let k = h.oldStart - 2; k >= 0; k--) {
+      const l = old[k];
+      if (/^[A-Za-z_]/.test(l) && !/^[A-Za-z_]\w*:\s*($|\/[/*])/.test(l)) {
+        heading = l.slice(0, 80).trimEnd();
+        break;
+      }
+    }
+    out.push(`@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@${heading ? ' ' + heading : ''}`);
+    out.push(...h.lines);
+  }
+  return out.join('\n') + '\n';
+}

@@ -47,7 +47,7 @@ export const MACRO_FRAGMENT = '__KLP_LENS_MACRO_FRAGMENT';
  * Whether a fragment continues a function's parameter list: its first line
  * ending in ')' comes before any ';' and is followed by a '{' line.
  */
-function continuesDeclarator(seg: string[]): boolean {
+function continuesDeclarator(seg: readonly string[]): boolean {
   for (let k = 0; k < seg.length; k++) {
     const t = seg[k].trim();
     if (t.endsWith(';')) return false;
@@ -106,20 +106,117 @@ export function wrapperHeader(heading: string | undefined): { line: string; kind
   return { line: `void ${FRAGMENT_FUNCTION}(void) {`, kind: 'anonymous' };
 }
 
+/** Collects the parse text line by line with each line's image line (-1 synthetic). */
+class TextBuilder {
+  readonly lines: string[] = [];
+  readonly toImage: number[] = [];
+  readonly wrappers: Wrapper[] = [];
+  constructor(readonly fromImage: Int32Array) {}
+  push(text: string, img: number): void {
+    if (img >= 0) this.fromImage[img] = this.lines.length;
+    this.lines.push(text);
+    this.toImage.push(img);
+  }
+}
+
+/** A line that starts a new file-scope item in kernel style: column 0, a letter or '_', not a label. */
+function startsTopLevel(line: string): boolean {
+  return /^[A-Za-z_]/.test(line) && !/^[A-Za-z_]\w*:\s*($|\/[/*])/.test(line);
+}
+
+/**
+ * Split a run of known lines where kernel style starts a new file-scope item
+ * (a blank line, then a column-0 declaration): what comes before belongs to the
+ * construct the hunk heading names, what follows stands at file scope.
+ */
+function splitAtTopLevel(seg: readonly string[]): number[] {
+  const cuts = [0];
+  for (let k = 1; k < seg.length; k++) if (seg[k - 1].trim() === '' && startsTopLevel(seg[k]) && k > cuts[cuts.length - 1]) cuts.push(k);
+  return cuts;
+}
+
+/**
+ * Emit one fragment (image lines [start, start + seg.length)) so that it parses
+ * as the construct it sits in; see the module comment.
+ */
+function emitFragment(out: TextBuilder, seg: readonly string[], start: number, heading: string | undefined, atFileStart: boolean): void {
+  const prof = { ...braceProfile(seg) };
+  const inside = !atFileStart;
+  let wrapper: Wrapper | undefined;
+  let opens = 0;
+  // How deep the fragment starts: a '}' at column 0 says it exactly; else braces and indentation bound it.
+  const blockDepth = !inside ? 0 : prof.topCloseDepth !== undefined ? Math.max(-prof.topCloseDepth, -prof.minDepth) : Math.max(-prof.minDepth, prof.firstCodeIndent);
+  // #else/#endif without their #if: open the conditional at the depth the directive shows at
+  // (outside the wrapper when it sits at file scope), so braces and conditionals nest.
+  const outerConds = prof.condOpenDepths.filter((d) => d + blockDepth <= 0).length;
+  for (let k = 0; k < outerConds; k++) out.push('#if 1', -1);
+  const firstLine = seg.find((l) => l.trim() !== '')?.trimEnd();
+  const head = heading?.trim();
+  if (inside && prof.firstCodeContinues) {
+    // Inside a multi-line #define: give the macro a placeholder name.
+    wrapper = { headerLine: out.lines.length, closeLine: -1, kind: 'macro' };
+    out.push(`#define ${MACRO_FRAGMENT} \\`, -1);
+  } else if (inside && prof.minParen < 0 && headingOpenParens(heading) === -prof.minParen && continuesDeclarator(seg)) {
+    // git cut the function's parameter list short: the fragment continues the heading's declarator.
+    wrapper = { headerLine: out.lines.length, closeLine: -1, kind: 'function', heading };
+    const h = (heading as string).replace(/\/\*.*?(\*\/|$)/g, ' ').trimEnd();
+    out.push(/^[A-Za-z_]\w*\s*\(/.test(h) ? `int ${h}` : h, -1);
+    prof.minParen = 0;
+  } else if (inside && blockDepth === 0 && head && firstLine && /^[A-Za-z_]\w*\s*\(/.test(firstLine) && !/[({;=}]/.test(head)) {
+    // "static inline void" above "current_restore_flags(...)": the heading is the return type.
+    out.push(head, -1);
+  } else if (inside && blockDepth === 0 && firstLine === '{') {
+    // The fragment starts with a function's opening brace: the heading is the signature above it.
+    const w = wrapperHeader(heading);
+    if (w.kind === 'function') {
+      wrapper = { headerLine: out.lines.length, closeLine: -1, kind: 'function', heading };
+      out.push(w.line.replace(/\s*\{$/, ''), -1);
+    }
+  } else if (blockDepth > 0) {
+    // Kernel code at file scope is not indented: the fragment sits inside the blocks the heading names.
+    opens = blockDepth;
+    const w = wrapperHeader(heading);
+    wrapper = { headerLine: out.lines.length, closeLine: -1, kind: w.kind, heading };
+    out.push(w.line, -1);
+    // Inner blocks open as "if (1) {" in code (a "} else {" in the fragment still parses) and as
+    // anonymous unions in a struct (the fragment's "};" closes them).
+    for (let k = 1; k < opens; k++) out.push(w.kind === 'struct' ? 'union {' : w.kind === 'initializer' ? '{' : 'if (1) {', -1);
+  }
+  for (let k = outerConds; k < -prof.minCond; k++) out.push('#if 1', -1);
+  if (prof.startsInComment) out.push('/*', -1);
+  // A fragment that starts or ends inside an argument list: balance the parentheses.
+  const openParens = -prof.minParen;
+  if (openParens > 0 && !prof.startsInComment) out.push('('.repeat(openParens), -1);
+  seg.forEach((l, k) => out.push(l, start + k));
+  if (prof.endsInComment) out.push('*/', -1);
+  // ...and close the #if blocks it leaves open, so they do not swallow the next fragment.
+  for (let k = 0; k < prof.endCond - prof.minCond; k++) out.push('#endif', -1);
+  const unclosed = Math.max(0, openParens + prof.endParen);
+  if (unclosed > 0) out.push(')'.repeat(unclosed) + ';', -1);
+  // A control statement waiting for its body gets an empty one; a dangling declarator
+  // (the next function's signature at the end of a hunk) is ended so it does not swallow what follows.
+  if ((prof.endsAwaitingBody || prof.endsOpen) && !prof.endsInComment && unclosed === 0) out.push(';', -1);
+  // Close what the fragment left open (innermost first), then the wrapper's braces.
+  const own = prof.closers;
+  for (let k = own.length - 1; k >= 0; k--) out.push(own[k], -1);
+  const wrapperClosers = wrapper?.kind === 'macro' ? 0 : opens + prof.endDepth - own.length;
+  for (let k = 0; k < wrapperClosers; k++) {
+    const outermost = k === wrapperClosers - 1;
+    const aggregate = wrapper?.kind === 'struct' || wrapper?.kind === 'initializer';
+    out.push(aggregate ? '};' : '}', -1);
+    if (outermost && wrapper) wrapper.closeLine = out.lines.length - 1;
+  }
+  if (wrapper) {
+    if (wrapper.closeLine < 0) wrapper.closeLine = out.lines.length - 1;
+    out.wrappers.push(wrapper);
+  }
+}
+
 export function buildParseSource(image: SideImage): ParseSource {
   const n = image.lines.length;
-  const outLines: string[] = [];
-  const toImage: number[] = [];
-  const fromImage = new Int32Array(n).fill(-1);
-  const wrappers: Wrapper[] = [];
-  const push = (text: string, img: number) => {
-    if (img >= 0) fromImage[img] = outLines.length;
-    outLines.push(text);
-    toImage.push(img);
-  };
-
+  const out = new TextBuilder(new Int32Array(n).fill(-1));
   if (image.complete) {
-    for (let i = 0; i < n; i++) push(image.lines[i] ?? '', i);
+    for (let i = 0; i < n; i++) out.push(image.lines[i] ?? '', i);
   } else {
     let i = 0;
     while (i < n) {
@@ -129,80 +226,21 @@ export function buildParseSource(image: SideImage): ParseSource {
       }
       let j = i;
       while (j < n && image.lines[j] !== undefined) j++;
-      const seg = image.lines.slice(i, j) as string[];
-      const prof = { ...braceProfile(seg) };
-      if (outLines.length > 0) push('', -1);
-      let wrapper: Wrapper | undefined;
-      let opens = 0;
-      // The fragment starts inside #if blocks (an #else or #endif it cannot match): open them at the
-      // depth the directive shows at, outside the wrapper when it sits at file scope.
-      // How deep the fragment starts: a '}' at column 0 says it exactly; else braces and indentation bound it.
-      const blockDepth = i === 0 ? 0 : prof.topCloseDepth !== undefined ? Math.max(-prof.topCloseDepth, -prof.minDepth) : Math.max(-prof.minDepth, prof.firstCodeIndent);
-      const outerConds = prof.condOpenDepths.filter((d) => d + blockDepth <= 0).length;
-      for (let k = 0; k < outerConds; k++) push('#if 1', -1);
-      if (prof.firstCodeContinues && i > 0) {
-        // Inside a multi-line #define: give the macro a placeholder name.
-        wrapper = { headerLine: outLines.length, closeLine: -1, kind: 'macro' };
-        push(`#define ${MACRO_FRAGMENT} \\`, -1);
-      } else if (i > 0 && prof.minParen < 0 && headingOpenParens(image.headings.get(i)) === -prof.minParen && continuesDeclarator(seg)) {
-        // git cut the function's parameter list short: the fragment continues the heading's declarator.
-        wrapper = { headerLine: outLines.length, closeLine: -1, kind: 'function', heading: image.headings.get(i) };
-        const h = (image.headings.get(i) as string).replace(/\/\*.*?(\*\/|$)/g, ' ').trimEnd();
-        push(/^[A-Za-z_]\w*\s*\(/.test(h) ? `int ${h}` : h, -1);
-        prof.minParen = 0;
-      } else {
-        // Kernel code at file scope is not indented: an indented first line sits inside the blocks the heading names.
-        opens = blockDepth;
-        const firstLine = seg.find((l) => l.trim() !== '')?.trimEnd();
-        const heading = image.headings.get(i)?.trim();
-        if (opens === 0 && i > 0 && heading && firstLine && /^[A-Za-z_]\w*\s*\(/.test(firstLine) && !/[({;=}]/.test(heading)) {
-          // "static inline void" above "current_restore_flags(...)": the heading is the return type.
-          push(heading, -1);
-        } else if (opens === 0 && i > 0 && firstLine === '{') {
-          // The fragment starts with a function's opening brace: the heading is the signature above it.
-          const head = wrapperHeader(image.headings.get(i));
-          if (head.kind === 'function') {
-            wrapper = { headerLine: outLines.length, closeLine: -1, kind: 'function', heading: image.headings.get(i) };
-            push(head.line.replace(/\s*\{$/, ''), -1);
-          }
-        }
-        if (opens > 0) {
-          const head = wrapperHeader(image.headings.get(i));
-          wrapper = { headerLine: outLines.length, closeLine: -1, kind: head.kind, heading: image.headings.get(i) };
-          push(head.line, -1);
-          // Inner blocks of a function open as "if (1) {" so that a "} else {" in the fragment still parses.
-          for (let k = 1; k < opens; k++) push(head.kind === 'struct' || head.kind === 'initializer' ? '{' : 'if (1) {', -1);
-        }
-      }
-      for (let k = outerConds; k < -prof.minCond; k++) push('#if 1', -1);
-      if (prof.startsInComment) push('/*', -1);
-      // A fragment that starts or ends inside an argument list: balance the parentheses.
-      const openParens = -prof.minParen;
-      if (openParens > 0 && !prof.startsInComment) push('('.repeat(openParens), -1);
-      for (let k = i; k < j; k++) push(image.lines[k] as string, k);
-      if (prof.endsInComment) push('*/', -1);
-      // ...and close the #if blocks it leaves open, so they do not swallow the next fragment.
-      for (let k = 0; k < prof.endCond - prof.minCond; k++) push('#endif', -1);
-      const unclosed = Math.max(0, openParens + prof.endParen);
-      if (unclosed > 0) push(')'.repeat(unclosed) + ';', -1);
-      // A control statement waiting for its body gets an empty one; a dangling declarator
-      // (the next function's signature at the end of a hunk) is ended so it does not swallow what follows.
-      if ((prof.endsAwaitingBody || prof.endsOpen) && !prof.endsInComment && unclosed === 0) push(';', -1);
-      // Close what the fragment left open (innermost first), then the wrapper's braces.
-      const own = prof.closers;
-      for (let k = own.length - 1; k >= 0; k--) push(own[k], -1);
-      const wrapperClosers = wrapper?.kind === 'macro' ? 0 : opens + prof.endDepth - own.length;
-      for (let k = 0; k < wrapperClosers; k++) {
-        const outermost = k === wrapperClosers - 1;
-        push(outermost && (wrapper?.kind === 'struct' || wrapper?.kind === 'initializer') ? '};' : '}', -1);
-      }
-      if (wrapper) {
-        wrapper.closeLine = outLines.length - 1;
-        wrappers.push(wrapper);
-      }
+      const run = image.lines.slice(i, j) as string[];
+      const cuts = splitAtTopLevel(run);
+      cuts.forEach((c, k) => {
+        const end = k + 1 < cuts.length ? cuts[k + 1] : run.length;
+        if (out.lines.length > 0) out.push('', -1);
+        // Only the first piece sits under the hunk heading; later pieces start at file scope.
+        emitFragment(out, run.slice(c, end), i + c, k === 0 ? image.headings.get(i) : undefined, i + c === 0 || k > 0);
+      });
       i = j;
     }
   }
+  const outLines = out.lines;
+  const toImage = out.toImage;
+  const fromImage = out.fromImage;
+  const wrappers = out.wrappers;
   const raw = outLines.join('\n') + '\n';
   const lineStarts: number[] = [];
   let off = 0;
