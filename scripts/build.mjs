@@ -1,7 +1,7 @@
 // One esbuild script for every bundle: the VS Code client, the CLI/server,
 // the tests and the benchmark. esbuild does not type-check: `npm run typecheck` does.
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,6 +53,9 @@ const builds = [
     banner: { js: '#!/usr/bin/env node' },
   },
 ];
+// The kernel-tree index scans files in worker threads: a bundle of its own, next to cli.js.
+const worker = join(root, 'server/src/core/index/worker.ts');
+if (existsSync(worker)) builds.push({ ...common, entryPoints: { indexWorker: worker }, outdir: out });
 
 if (!production) {
   const tests = walk(join(root, 'test'), (p) => p.endsWith('.test.ts'));
