@@ -17,7 +17,8 @@ function run(args: string[], input?: string) {
 
 test('check --format json: entities with change kinds and exact patch-document ranges', () => {
   const r = run(['check', '--no-tree', '--format', 'json', patch('body-struct-key.patch')]);
-  assert.equal(r.code, 0, r.err);
+  // the new struct field is an error-severity hazard (KLP101): exit status 1
+  assert.equal(r.code, 1, r.err);
   const json = JSON.parse(r.out);
   assert.equal(json.files.length, 1);
   const f = json.files[0];
@@ -47,11 +48,15 @@ test('check --format json: entities with change kinds and exact patch-document r
     assert.match(d.severity, /^(error|warning|information|hint)$/);
   }
   assert.ok(f.diagnostics.some((d: { code: string }) => d.code === 'KLP010'));
+  const layout = f.diagnostics.find((d: { code: string }) => d.code === 'KLP101');
+  assert.equal(layout.category, 'data-structure');
+  assert.equal(layout.severity, 'error');
+  assert.deepEqual(layout.range.start, { line: field, character: lines[field].indexOf('nr_errors') });
 });
 
 test('check with --tree reads the tree and says so', () => {
   const r = run(['check', '--tree', TREE_DIR, '--format', 'json', patch('entities.patch')]);
-  assert.equal(r.code, 0, r.err);
+  assert.equal(r.code, 1, r.err);
   const f = JSON.parse(r.out).files[0];
   assert.equal(f.confidence, 'tree');
   assert.equal(f.kernel.version, '6.1.0');
@@ -151,6 +156,6 @@ test('--format sarif validates against the SARIF 2.1.0 schema and carries what c
     assert.equal(run0.tool.driver.rules[res.ruleIndex].id, res.ruleId);
     assert.ok(res.partialFingerprints['klpLens/v1']);
   }
-  const err = run0.results.find((x: { level: string }) => x.level === 'error');
+  const err = run0.results.find((x: { level: string; ruleId: string }) => x.level === 'error' && x.ruleId === 'KLP001');
   assert.equal(err.locations[0].physicalLocation.region.startLine, 4);
 });

@@ -13,7 +13,7 @@ for (const mode of modes) {
     await withAnalysis(text, { tree: mode.tree() }, (a) => {
       assert.deepEqual(entitySummary(a), ['struct lens_dev changed(layout)', 'variable lens_debug_key added', 'function lens_read changed(body)']);
       const s = entity(a, 'lens_dev');
-      assert.deepEqual(s.members, [{ name: 'nr_errors', change: 'added', new: 'unsigned int $', range: s.members![0].range }]);
+      assert.deepEqual(s.members, [{ name: 'nr_errors', change: 'added', new: 'unsigned int $', range: s.members![0].range, followers: ['name'] }]);
       const fieldLine = docLine(text, '+\tunsigned int nr_errors;');
       const fieldText = text.split('\n')[fieldLine];
       assert.deepEqual(s.members![0].range, { start: { line: fieldLine, character: fieldText.indexOf('nr_errors') }, end: { line: fieldLine, character: fieldText.indexOf(';') } });

@@ -19,12 +19,15 @@ import type { ParseSource } from './syntax/source';
 import { extractEntities } from './entities/extract';
 import { diffEntities, type EntityChange, type Side } from './entities/diff';
 import { finding, sortFindings, type Finding } from './findings';
+import { collectFileFacts, emptyFacts, type FileFacts } from './facts';
 import type { DecodedText } from './text';
 import { range as mkRange, lineContentRange } from './text';
-import { RULES, type RuleContext } from './rules';
+import { runRules, type RuleContext, type Target, type TreeFacts } from './rules';
 
 export interface FileAnalysis extends FileChange {
   entities: EntityChange[];
+  /** What the changed functions do (calls, effects on shared state, accesses), both sides. */
+  facts: FileFacts;
   /**
    * Parsed sides of a C file, kept only with `keepSyntax` (their trees then
    * live until dispose()). Without it each file's trees are released as soon as
@@ -60,6 +63,20 @@ export interface AnalyzeOptions {
   yieldBetweenFiles?: () => Promise<void>;
   /** Keep the syntax trees and parse sources of every file (the caller must call dispose()). */
   keepSyntax?: boolean;
+  /** The tree's index, when built: rules use it for cross-file facts. */
+  index?: TreeFacts;
+  /** Target kernel version ("6.1") and arch ("x86_64"); the version defaults to the tree's. */
+  kernelVersion?: string;
+  arch?: string;
+}
+
+/** The target of the livepatch: explicit settings first, then what the tree says. */
+export function targetOf(options: Pick<AnalyzeOptions, 'tree' | 'kernelVersion' | 'arch'>): Target {
+  const target: Target = { arch: options.arch || 'x86_64' };
+  const m = /^(\d+)\.(\d+)/.exec(options.kernelVersion ?? '');
+  if (m) target.kernel = { major: +m[1], minor: +m[2], text: options.kernelVersion as string };
+  else if (options.tree?.version) target.kernel = { major: options.tree.version.version, minor: options.tree.version.patchlevel, text: options.tree.version.text };
+  return target;
 }
 
 export const DEFAULT_MAX_LENGTH = 16 * 1024 * 1024;
@@ -110,8 +127,8 @@ function analyzeLoaded(text: string, options: AnalyzeOptions, async: boolean): P
 
   const files: FileAnalysis[] = [];
   const finish = (): PatchAnalysis => {
-    const ctx: RuleContext = { set, files, tree: options.tree };
-    for (const rule of RULES) findings.push(...rule.run(ctx));
+    const ctx: RuleContext = { set, files, tree: options.tree, index: options.index, target: targetOf(options) };
+    findings.push(...runRules(ctx));
     sortFindings(findings);
     let disposed = false;
     return {
@@ -221,7 +238,7 @@ function parseSides(fc: FileChange): { pre?: Side; post?: Side } {
 }
 
 function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], keepSyntax: boolean): FileAnalysis {
-  const fa: FileAnalysis = { ...fc, entities: [] };
+  const fa: FileAnalysis = { ...fc, entities: [], facts: emptyFacts() };
   if (fc.binary) {
     findings.push(
       finding('KLP004', `Binary change to ${fc.path}: a livepatch module carries only replaced functions, never binary files (firmware, images). Ship this part of the fix another way or drop it from the livepatch.`, lineContentRange(set.lines, fc.headerLine), { file: fc.path }),
@@ -233,6 +250,7 @@ function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], keepSyn
   try {
     const emptySide = (img: FileChange['pre']): Side => ({ image: img, src: buildParseSource(img), ents: { entities: [], byKey: new Map(), localsOf: () => [] } });
     fa.entities = diffEntities(pre ?? emptySide(fc.pre), post ?? emptySide(fc.post), set.lines);
+    fa.facts = collectFileFacts(fa.entities, pre, post);
     const err = firstParseError(fc.path, post, set.lines);
     if (err) findings.push(err);
   } finally {

@@ -42,6 +42,8 @@ export interface MemberChange {
   change: MemberChangeKind;
   old?: string;
   new?: string;
+  /** For an added member: the members that follow it on the new side (empty when appended at the end). */
+  followers?: string[];
   /** Where the member shows in the patch document (its +/- line when it has one). */
   range?: Range;
 }
@@ -299,7 +301,9 @@ function diffMembers(pre: Side, post: Side, a: Member[], b: Member[]): MemberCha
     const d = m.imageLine >= 0 ? side.image.docLine[m.imageLine] : -1;
     return d >= 0 ? mkRange(d, m.nameColumn + 1, d, m.nameColumn + 1 + m.name.replace(/^.*\./, '').length) : undefined;
   };
-  for (const m of b) if (!inA.has(m.name)) out.push({ name: m.name, change: 'added', new: m.decl, range: at(post, m) });
+  b.forEach((m, i) => {
+    if (!inA.has(m.name)) out.push({ name: m.name, change: 'added', new: m.decl, range: at(post, m), followers: b.slice(i + 1).map((x) => x.name) });
+  });
   for (const m of a) if (!inB.has(m.name)) out.push({ name: m.name, change: 'removed', old: m.decl, range: at(pre, m) });
   for (const m of b) {
     const o = inA.get(m.name);

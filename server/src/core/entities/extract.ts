@@ -50,6 +50,8 @@ export interface Entity {
   args?: string[];
   /** A declaration only (extern variable, DECLARE_* macro, prototype). */
   declarationOnly?: boolean;
+  /** Storage-class specifiers and inline on the declaration: static, extern, inline, register... */
+  storage: string[];
   annotations: Annotation[];
   /**
    * Further pieces of the same entity (hunks-only analysis: one function seen
@@ -172,7 +174,7 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
   const firstByBase = new Map<string, Entity>();
   const synthRows = new Set(src.wrappers.map((w) => w.headerLine));
 
-  const add = (e: Omit<Entity, 'key' | 'startRow' | 'endRow' | 'annotations' | 'synthetic'> & { synthetic?: boolean; start?: Node }) => {
+  const add = (e: Omit<Entity, 'key' | 'startRow' | 'endRow' | 'annotations' | 'synthetic' | 'storage'> & { synthetic?: boolean; start?: Node }) => {
     const start = e.start ?? e.node;
     const base = `${FAMILY[e.kind]}:${e.scope ? e.scope + '::' : ''}${e.name}`;
     const n = (counts.get(base) ?? 0) + 1;
@@ -194,6 +196,7 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
       endRow,
       synthetic,
       annotations: annotationsIn(src, start.startIndex, headEnd(e.node)),
+      storage: storageOf(e.node),
     };
     delete (entity as { start?: Node }).start;
     if (!firstByBase.has(base)) firstByBase.set(base, entity);
@@ -449,6 +452,13 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
     return found;
   };
   return { entities, byKey, localsOf };
+}
+
+/** static / extern / inline... written on a declaration or definition. */
+function storageOf(node: Node): string[] {
+  const out: string[] = [];
+  for (const c of node.children) if (c && (c.type === 'storage_class_specifier' || (c.type === 'type_qualifier' && c.text === 'inline'))) out.push(c.text);
+  return out;
 }
 
 /** End of an entity's head (before a function body or struct body), for annotation lookup. */

@@ -1,0 +1,132 @@
+/**
+ * Facts of one patched file: for every changed function (both sides) its
+ * FunctionFacts, the unchanged functions of the file that touch the same
+ * fields (the other sites of a protocol the patch changes), and file-scope
+ * facts the rules need about code the patch does not change (exports,
+ * initcalls, driver probe functions, callback tables, __LINE__ users, callers
+ * of changed inline helpers). Collected while the trees are alive, kept as
+ * plain data.
+ */
+import type { Side, EntityChange } from '../entities/diff';
+import type { Entity } from '../entities/extract';
+import { functionFacts, type FunctionFacts } from './extract';
+import { LINE_USERS } from './ops';
+
+export interface ScopeFacts {
+  /** Symbols exported in this file (after the patch, else before): name → EXPORT_SYMBOL flavour. */
+  exports: Map<string, string>;
+  /** File-scope macro invocations: module_init(f), __setup("x", f), KLP_PRE_PATCH_CALLBACK(f)... */
+  invocations: { macro: string; args: string[] }[];
+  /** Functions set as .probe of a driver structure. */
+  probeFns: Set<string>;
+  /** Functions set as callbacks of a klp_callbacks structure: field → function. */
+  callbackFields: { field: string; fn: string }[];
+  /** Functions (post-image) whose body uses a macro that embeds __LINE__, with their first post-image line. */
+  lineUsers: { name: string; line: number; changed: boolean }[];
+  /** For changed inline functions and function-like macros of the file: the other functions of the file that call them. */
+  callersInFile: Map<string, string[]>;
+  /** Static functions defined in the file (post image). */
+  staticFns: Set<string>;
+  /** Static keys defined in the file (DEFINE_STATIC_KEY_*). */
+  staticKeys: Set<string>;
+}
+
+export interface FileFacts {
+  /** Changed functions, by entity key. */
+  pre: Map<string, FunctionFacts>;
+  post: Map<string, FunctionFacts>;
+  /** Unchanged functions (post side) that touch a field a changed function touches. */
+  context: Map<string, FunctionFacts>;
+  scope: ScopeFacts;
+}
+
+const CODE = new Set(['function', 'syscall', 'fragment']);
+
+function emptyScope(): ScopeFacts {
+  return { exports: new Map(), invocations: [], probeFns: new Set(), callbackFields: [], lineUsers: [], callersInFile: new Map(), staticFns: new Set(), staticKeys: new Set() };
+}
+
+export function emptyFacts(): FileFacts {
+  return { pre: new Map(), post: new Map(), context: new Map(), scope: emptyScope() };
+}
+
+function functionNames(side: Side | undefined): Set<string> {
+  return new Set((side?.ents.entities ?? []).filter((e) => e.kind === 'function').map((e) => e.name));
+}
+
+function textOf(side: Side, e: Entity): string {
+  return side.src.text.slice(e.node.startIndex, e.node.endIndex);
+}
+
+function collectScope(entities: EntityChange[], pre: Side | undefined, post: Side | undefined): ScopeFacts {
+  const scope = emptyScope();
+  const side = post ?? pre;
+  if (!side) return scope;
+  const lineUser = new RegExp(`\\b(${LINE_USERS.source.replace(/^\^\(|\)\$$/g, '')}|__LINE__)\\s*[(;]`);
+  const changedNames = new Set(entities.filter((e) => e.change !== 'removed').map((e) => e.name));
+  for (const e of side.ents.entities) {
+    if (e.kind === 'export') scope.exports.set(e.name, e.definedBy ?? 'EXPORT_SYMBOL');
+    else if (e.kind === 'invocation') scope.invocations.push({ macro: e.definedBy ?? '', args: e.args ?? [] });
+    else if (e.kind === 'function' && e.storage.includes('static')) scope.staticFns.add(e.name);
+    else if (e.kind === 'variable' && /STATIC_KEY/.test(e.definedBy ?? '')) scope.staticKeys.add(e.name);
+    if (side === post && CODE.has(e.kind) && lineUser.test(textOf(side, e))) {
+      const img = side.src.toImage[e.startRow] ?? -1;
+      scope.lineUsers.push({ name: e.name, line: img, changed: changedNames.has(e.name) });
+    }
+  }
+  // driver .probe and klp_callbacks fields anywhere in the file's text
+  for (const m of side.src.text.matchAll(/\.probe\s*=\s*&?([A-Za-z_]\w*)/g)) scope.probeFns.add(m[1]);
+  for (const m of side.src.text.matchAll(/\.(pre_patch|post_patch|pre_unpatch|post_unpatch)\s*=\s*&?([A-Za-z_]\w*)/g)) scope.callbackFields.push({ field: m[1], fn: m[2] });
+  // callers, in this file, of changed inline functions and function-like macros
+  const inlineNames = entities
+    .filter((e) => e.change === 'changed' && ((e.kind === 'function' && (e.new?.entity.storage.includes('inline') || e.new?.annotations.includes('__always_inline'))) || (e.kind === 'macro' && /#define\s+\w+\(/.test(e.new?.text ?? ''))))
+    .map((e) => e.name);
+  if (post && inlineNames.length) {
+    const call = new RegExp(`\\b(${inlineNames.map((n) => n.replace(/\W/g, '')).join('|')})\\s*\\(`, 'g');
+    for (const e of post.ents.entities) {
+      if (!CODE.has(e.kind)) continue;
+      const t = textOf(post, e);
+      for (const m of t.matchAll(call)) {
+        if (m[1] === e.name) continue;
+        const l = scope.callersInFile.get(m[1]) ?? [];
+        if (!l.includes(e.name)) l.push(e.name);
+        scope.callersInFile.set(m[1], l);
+      }
+    }
+  }
+  return scope;
+}
+
+export function collectFileFacts(entities: EntityChange[], pre: Side | undefined, post: Side | undefined): FileFacts {
+  const facts = emptyFacts();
+  facts.scope = collectScope(entities, pre, post);
+  const changed = entities.filter((e) => CODE.has(e.kind));
+  if (changed.length === 0) return facts;
+  const fnPre = functionNames(pre);
+  const fnPost = functionNames(post);
+  for (const e of changed) {
+    const a = pre?.ents.byKey.get(e.key);
+    const b = post?.ents.byKey.get(e.key);
+    if (a && pre && CODE.has(a.kind)) facts.pre.set(e.key, functionFacts(pre, a, fnPre));
+    if (b && post && CODE.has(b.kind)) facts.post.set(e.key, functionFacts(post, b, fnPost));
+  }
+  // Fields the changed code touches: find the other functions of the file that touch them.
+  if (post) {
+    const fields = new Set<string>();
+    for (const f of [...facts.pre.values(), ...facts.post.values()]) {
+      for (const x of [...f.effects, ...f.accesses]) {
+        const m = /::(?:.*\.)?([A-Za-z_]\w*)(\[\])?$/.exec(x.resource);
+        if (m && m[1].length > 2) fields.add(m[1]);
+      }
+    }
+    if (fields.size > 0) {
+      const pattern = new RegExp(`(->|\\.)\\s*(${[...fields].map((f) => f.replace(/[^\w]/g, '')).join('|')})\\b`);
+      for (const e of post.ents.entities) {
+        if (!CODE.has(e.kind) || facts.post.has(e.key)) continue;
+        if (!pattern.test(textOf(post, e))) continue;
+        facts.context.set(e.key, functionFacts(post, e, fnPost));
+      }
+    }
+  }
+  return facts;
+}

@@ -1,0 +1,100 @@
+/**
+ * Static and global data (H02, H03): the initial value, type, size, const-ness
+ * or section of an existing variable changes; data is added or removed. The
+ * livepatch module cannot replace data in vmlinux or a module: its copy would
+ * not be the object the rest of the kernel uses, and the original initializer
+ * already ran. klp-build stops with "changed data", kpatch-build with
+ * "data section selected for inclusion" or "changed section not selected".
+ */
+import { finding, type Finding } from '../findings';
+import type { EntityChange } from '../entities/diff';
+import type { Rule } from './index';
+import { cFiles } from './util';
+
+const INIT_SECTIONS = new Set(['__initdata', '__initconst', '__meminitdata', '__meminitconst', '__exitdata', '__devinitdata', '__cpuinitdata', '__initdata_memblock']);
+
+function isOpsTable(e: EntityChange): boolean {
+  const t = e.new?.text ?? e.old?.text ?? '';
+  return /=\s*\{/.test(t) && /^\s*\.\w+\s*=\s*&?[A-Za-z_]\w*\s*,?\s*$/m.test(t) && /\b(struct|static const struct)\b/.test(t);
+}
+
+function annotations(e: EntityChange): { old: string[]; new: string[] } {
+  return { old: e.old?.annotations ?? [], new: e.new?.annotations ?? [] };
+}
+
+export const staticDataRule: Rule = {
+  id: 'static-data',
+  run(ctx) {
+    const out: Finding[] = [];
+    for (const f of cFiles(ctx)) {
+      for (const e of f.entities) {
+        if (e.kind !== 'variable') continue;
+        const info = e.new?.entity ?? e.old?.entity;
+        if (info?.declarationOnly) continue;
+        const ann = annotations(e);
+        if ([...ann.old, ...ann.new].some((a) => INIT_SECTIONS.has(a))) continue; // init data: the init-code rule
+        const data = { entity: e.key, variable: e.name };
+        const perCpu = /PER_CPU/.test(info?.definedBy ?? '') ? ' (per-CPU)' : '';
+        if (e.change === 'added') {
+          out.push(
+            finding(
+              'KLP113',
+              `New variable ${e.name}${perCpu} lives in the livepatch module: it starts from its initializer when the module loads, the original code never sees it, and a later cumulative livepatch gets a fresh copy. Use a shadow variable or klp_state if its value must be shared or survive an upgrade.`,
+              e.range,
+              { file: f.path, data },
+            ),
+          );
+          continue;
+        }
+        if (e.change === 'removed') {
+          out.push(
+            finding('KLP114', `${e.name} is removed, but a livepatch cannot remove data: the original stays in the running kernel and code the livepatch does not replace keeps using it. Keep it (unused) in the patch.`, e.range, {
+              file: f.path,
+              data,
+            }),
+          );
+          continue;
+        }
+        if (e.aspects.includes('initializer')) {
+          const table = isOpsTable(e);
+          out.push(
+            finding(
+              'KLP110',
+              table
+                ? `The table ${e.name} changes its entries: the kernel keeps using the original table in vmlinux or the module, so the livepatch's copy is never read. Patch the functions the table points to instead, or switch the pointer from a pre-patch callback (and restore it in post-unpatch).`
+                : `${e.name}${perCpu} gets a new initial value, but the original variable already holds the old one and the livepatch cannot replace it (klp-build: "changed data", kpatch-build: "data section selected for inclusion"). Set the new value from a pre-patch callback and restore it in a post-unpatch callback, or leave the data alone.`,
+              e.range,
+              { file: f.path, data: { ...data, table } },
+            ),
+          );
+        }
+        if (e.aspects.includes('type')) {
+          out.push(
+            finding(
+              'KLP111',
+              `${e.name}${perCpu} changes its type, size or const-ness: code outside the livepatch still uses the original object with the old type, and a const change moves it between .rodata and .data (kpatch-build: "symbol changed sections"). Keep the declaration and add new data for the new code.`,
+              e.range,
+              { file: f.path, data },
+            ),
+          );
+        }
+        if (e.aspects.includes('attributes')) {
+          const oldA = ann.old.filter((a) => !ann.new.includes(a));
+          const newA = ann.new.filter((a) => !ann.old.includes(a));
+          const storageOnly = oldA.length === 0 && newA.length === 0;
+          if (!storageOnly) {
+            out.push(
+              finding(
+                'KLP112',
+                `${e.name} moves to another section (${oldA.length ? `drops ${oldA.join(', ')}` : ''}${oldA.length && newA.length ? ', ' : ''}${newA.length ? `adds ${newA.join(', ')}` : ''}): the original variable stays where it is, and kpatch-build rejects the changed data section. Keep the annotation as it is in the livepatch.`,
+                e.range,
+                { file: f.path, data },
+              ),
+            );
+          }
+        }
+      }
+    }
+    return out;
+  },
+};

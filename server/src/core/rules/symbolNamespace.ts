@@ -1,0 +1,40 @@
+/**
+ * Symbol namespaces (H19): code built into vmlinux never needs
+ * MODULE_IMPORT_NS, but once it is copied into the livepatch module every
+ * namespaced symbol it uses must be imported, or modpost refuses the module
+ * ("uses symbol X from namespace NS, but does not import it").
+ */
+import { finding, type Finding } from '../findings';
+import type { Rule } from './index';
+import { at, cFiles, changedCode, factsOf, list } from './util';
+
+export const symbolNamespaceRule: Rule = {
+  id: 'symbol-namespace',
+  run(ctx) {
+    const out: Finding[] = [];
+    // namespaced exports known from the patch itself, then from the index
+    const inPatch = new Map<string, string>();
+    for (const f of cFiles(ctx)) {
+      for (const e of f.entities) {
+        if (e.kind === 'export' && /_NS/.test(e.new?.entity.definedBy ?? '')) inPatch.set(e.name, (e.new?.entity.args ?? [])[1]?.replace(/"/g, '') ?? '?');
+      }
+    }
+    const nsOf = (sym: string) => inPatch.get(sym) ?? ctx.index?.exportOf(sym)?.namespace;
+    for (const f of cFiles(ctx)) {
+      for (const e of changedCode(f)) {
+        const facts = factsOf(f, e, 'post');
+        if (!facts) continue;
+        const uses = facts.calls.map((c) => ({ c, ns: nsOf(c.name) })).filter((u) => u.ns);
+        if (uses.length === 0) continue;
+        const namespaces = [...new Set(uses.map((u) => u.ns as string))];
+        out.push(
+          finding('KLP270', `The patched ${e.name}() calls ${list(uses.map((u) => `${u.c.name}() (namespace ${u.ns})`))}: in the livepatch module these need ${namespaces.map((n) => `MODULE_IMPORT_NS(${n})`).join(' and ')}, or modpost rejects the module. Add the import to the livepatch.`, at(ctx, e, uses[0].c.site, uses[0].c.name.length), {
+            file: f.path,
+            data: { entity: e.key, namespaces },
+          }),
+        );
+      }
+    }
+    return out;
+  },
+};
