@@ -64,6 +64,7 @@ const table: CodeInfo[] = [
   { code: 'KLP112', category: 'static-data', severity: 'error', title: 'Section or storage of existing data changes' },
   { code: 'KLP113', category: 'static-data', severity: 'information', title: 'New data starts fresh in the livepatch' },
   { code: 'KLP114', category: 'static-data', severity: 'warning', title: 'Data removed' },
+  { code: 'KLP115', category: 'static-data', severity: 'warning', title: 'Trace event definition changes' },
   // static-local
   { code: 'KLP120', category: 'static-local', severity: 'warning', title: 'New static local variable' },
   { code: 'KLP121', category: 'static-local', severity: 'error', title: 'Static local variable removed or renamed' },

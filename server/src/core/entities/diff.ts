@@ -9,6 +9,7 @@ import { lineContentRange, range as mkRange } from '../text';
 import type { SideImage } from '../patch/images';
 import type { Node, Tree } from '../syntax/parser';
 import type { ParseSource } from '../syntax/source';
+import { annotationsIn } from '../syntax/source';
 import { normalizeC } from '../syntax/normalize';
 import type { Entity, EntityKind, SideEntities } from './extract';
 import { declaratorName } from './extract';
@@ -202,9 +203,11 @@ function membersOf(side: Side, body: Node | null, kind: EntityKind): Member[] {
           const nameNode = declaratorName(d);
           if (!nameNode) continue;
           const shape = normalizeC(src.text.slice(d.startIndex, nameNode.startIndex) + '$' + src.text.slice(nameNode.endIndex, d.endIndex));
+          // annotations (__rcu, __percpu, __aligned(8)...) do not change the layout but say how the member is used
+          const ann = annotationsIn(src, c.startIndex, c.endIndex).map((a) => (a.args !== undefined ? `${a.name}(${a.args})` : a.name));
           out.push({
             name: prefix + nameNode.text,
-            decl: `${cond}${typeText} ${shape}${bit ? ' ' + norm(src, bit) : ''}`,
+            decl: `${cond}${typeText} ${shape}${bit ? ' ' + norm(src, bit) : ''}${ann.length ? ` [${ann.join(' ')}]` : ''}`,
             imageLine: src.toImage[nameNode.startPosition.row],
             nameColumn: nameNode.startPosition.column,
           });

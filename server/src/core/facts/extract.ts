@@ -112,11 +112,43 @@ function collectLocals(side: Side, fn: Node, out: Record<string, string>): void 
   }
 }
 
+/** Member types of the structs a side defines: "struct lens_reader" → field → "struct lens_dev". */
+export type StructTypes = Map<string, Map<string, string>>;
+
+export function structTypesOf(side: Side, into: StructTypes = new Map()): StructTypes {
+  for (const e of side.ents.entities) {
+    if (e.kind !== 'struct' && e.kind !== 'union') continue;
+    const fields = into.get(`${e.kind} ${e.name}`) ?? new Map<string, string>();
+    const walk = (list: Node | null) => {
+      for (const c of list?.namedChildren ?? []) {
+        if (!c) continue;
+        if (c.type === 'field_declaration') {
+          const type = c.childForFieldName('type');
+          const decls = c.childrenForFieldName('declarator').filter((d): d is Node => d !== null);
+          if (decls.length === 0 && type?.childForFieldName('body')) walk(type.childForFieldName('body'));
+          for (const d of decls) {
+            const name = declaratorName(d);
+            if (name && type) fields.set(name.text, baseType(text(side, type)));
+          }
+        } else if (c.type.startsWith('preproc_')) walk(c);
+      }
+    };
+    walk(e.node.childForFieldName('body'));
+    into.set(`${e.kind} ${e.name}`, fields);
+  }
+  return into;
+}
+
+/** Objects the kernel names through macros. */
+const KNOWN_OBJECTS: Record<string, string> = { current: 'struct task_struct' };
+
 /**
  * A normalised resource for an lvalue expression, or undefined when it is not
- * shared state (a plain local variable).
+ * shared state (a plain local variable). Member paths are resolved through the
+ * known struct types: r->dev->nr_errors with r a struct lens_reader * and
+ * lens_reader.dev a struct lens_dev * is "struct lens_dev::nr_errors".
  */
-export function resourceOf(side: Side, expr: Node | null, locals: Record<string, string>): string | undefined {
+export function resourceOf(side: Side, expr: Node | null, locals: Record<string, string>, types?: StructTypes): string | undefined {
   let n = expr;
   // &x, *x, (x), casts: look through
   for (let guard = 0; n && guard < 8; guard++) {
@@ -142,24 +174,49 @@ export function resourceOf(side: Side, expr: Node | null, locals: Record<string,
         base = base.childForFieldName('argument');
       } else base = base.namedChildren[0] ?? null;
     }
-    const path = fields.join('.').replace(/\.\[\]/g, '[]');
     if (!base) return undefined;
-    if (base.type === 'identifier') {
-      const t = locals[base.text];
-      if (t) return `${t}::${path}`;
-      return `${base.text}::${path}`; // a global object, or a local whose type we could not read
+    let owner: string;
+    if (base.type === 'identifier') owner = locals[base.text] ?? KNOWN_OBJECTS[base.text] ?? base.text;
+    else if (base.type === 'call_expression') owner = `${text(side, base.childForFieldName('function'))}()`;
+    else owner = normalizeC(text(side, base));
+    // walk the path through known member types: the resource is the innermost known owner and the rest
+    let k = 0;
+    while (k < fields.length - 1 && types) {
+      if (fields[k] === '[]') {
+        k++;
+        continue;
+      }
+      const t = types.get(owner)?.get(fields[k]);
+      if (!t || !/^(struct|union) /.test(t)) break;
+      owner = t;
+      k++;
     }
-    if (base.type === 'call_expression') return `${text(side, base.childForFieldName('function'))}()::${path}`;
-    return `${normalizeC(text(side, base))}::${path}`;
+    const path = fields
+      .slice(k)
+      .join('.')
+      .replace(/\.\[\]/g, '[]')
+      .replace(/^\[\]\.?/, '');
+    return `${owner}::${path || '[]'}`;
   }
   return undefined;
 }
 
-const GENERIC_GET = /^([a-z][a-z0-9_]*?)_(get|hold|grab|ref|acquire)$/;
-const GENERIC_PUT = /^([a-z][a-z0-9_]*?)_(put|release|unref|drop)$/;
+/** Execution contexts entered by calls without an argument: rcu_read_lock(), local_irq_disable()... */
+function pseudoLock(name: string): string {
+  if (/^rcu_read_(un)?lock_bh$/.test(name)) return 'RCU (bh) read side';
+  if (/^rcu_read_(un)?lock_sched$/.test(name)) return 'RCU (sched) read side';
+  if (/^s?rcu_read_(un)?lock$/.test(name)) return 'RCU read side';
+  if (/^local_irq_/.test(name)) return 'interrupts off';
+  if (/^local_bh_/.test(name)) return 'bottom halves off';
+  if (/^preempt_/.test(name)) return 'preemption off';
+  return name.replace(/_(un)?lock.*$/, '');
+}
+
+const GENERIC_GET = /^([a-z][a-z0-9_]*?)_(get|hold|grab|ref|acquire)$|^(?:get|grab|hold)_([a-z][a-z0-9_]*)$/;
+const GENERIC_PUT = /^([a-z][a-z0-9_]*?)_(put|release|unref|drop)$|^(?:put|drop|release)_([a-z][a-z0-9_]*)$/;
 
 /** Facts of a function entity on one side. */
-export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<string>): FunctionFacts {
+export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<string>, types?: StructTypes): FunctionFacts {
   const facts: FunctionFacts = { key: e.key, name: e.name, calls: [], effects: [], accesses: [], fnRefs: [], asm: [], sleeps: false, kthreadLoop: false, locals: {} };
   const parts = [e.node, ...(e.extra ?? []).map((x) => x.node)];
   for (const part of parts) collectLocals(side, part, facts.locals);
@@ -199,7 +256,7 @@ export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<
           const spec = OPS.get(name);
           if (spec) {
             if (spec.op === 'lock' || spec.op === 'unlock') {
-              const res = spec.res >= 0 ? resourceOf(side, args[spec.res] ?? null, facts.locals) : name.replace(/_(un)?lock.*$/, '').replace(/_(disable|enable)$/, '');
+              const res = spec.res >= 0 ? resourceOf(side, args[spec.res] ?? null, facts.locals, types) : pseudoLock(name);
               if (res) {
                 if (spec.op === 'lock') held.push(res);
                 else {
@@ -212,22 +269,20 @@ export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<
               // the resource is what receives the allocation: x->f = kzalloc(...) or p = kzalloc(sizeof(*p))
               const parent = n.parent;
               let target: string | undefined;
-              if (parent?.type === 'assignment_expression') target = resourceOf(side, parent.childForFieldName('left'), facts.locals) ?? typeOfTarget(parent.childForFieldName('left'), facts.locals);
+              if (parent?.type === 'assignment_expression') target = resourceOf(side, parent.childForFieldName('left'), facts.locals, types) ?? typeOfTarget(parent.childForFieldName('left'), facts.locals);
               else if (parent?.type === 'init_declarator') target = typeOfTarget(parent.childForFieldName('declarator'), facts.locals);
               if (target) effect(target, 'alloc', '1', name, n);
             } else if (spec.op === 'free') {
               const a = args[spec.res] ?? null;
-              effect(resourceOf(side, a, facts.locals) ?? typeOfTarget(a, facts.locals), 'free', '1', name, n);
+              effect(resourceOf(side, a, facts.locals, types) ?? typeOfTarget(a, facts.locals), 'free', '1', name, n);
             } else {
               const amount = spec.fixed ?? (spec.amount !== undefined ? normalizeC(text(side, args[spec.amount])) : '1');
-              effect(resourceOf(side, args[spec.res] ?? null, facts.locals), spec.op, amount, name, n);
+              effect(resourceOf(side, args[spec.res] ?? null, facts.locals, types), spec.op, amount, name, n);
             }
           } else {
+            // foo_get()/foo_put(), get_foo()/put_foo(): one reference-count protocol per API stem
             const g = GENERIC_GET.exec(name) ?? GENERIC_PUT.exec(name);
-            if (g && args[0]) {
-              const target = resourceOf(side, args[0], facts.locals) ?? typeOfTarget(args[0], facts.locals);
-              if (target) effect(`${g[1]}(${target})`, GENERIC_GET.test(name) ? 'inc' : 'dec', '1', name, n);
-            }
+            if (g && args[0]) effect(`api:${g[1] ?? g[3]}`, GENERIC_GET.test(name) ? 'inc' : 'dec', '1', name, n);
           }
         }
         break;
@@ -235,14 +290,14 @@ export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<
       case 'update_expression': {
         const arg = n.childForFieldName('argument');
         const op = n.childForFieldName('operator')?.text ?? (n.text.includes('++') ? '++' : '--');
-        effect(resourceOf(side, arg, facts.locals), op === '++' ? 'inc' : 'dec', '1', op, n);
+        effect(resourceOf(side, arg, facts.locals, types), op === '++' ? 'inc' : 'dec', '1', op, n);
         break;
       }
       case 'assignment_expression': {
         const left = n.childForFieldName('left');
         const op = n.childForFieldName('operator')?.text ?? '=';
         const right = n.childForFieldName('right');
-        const res = resourceOf(side, left, facts.locals);
+        const res = resourceOf(side, left, facts.locals, types);
         const rhs = normalizeC(text(side, right));
         if (res) {
           if (op === '+=') effect(res, 'inc', rhs, op, n);
@@ -254,10 +309,11 @@ export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<
         break;
       }
       case 'field_expression': {
-        const res = resourceOf(side, n, facts.locals);
+        const res = resourceOf(side, n, facts.locals, types);
         if (res) {
           const p = n.parent;
-          const write = (p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === n.id) || p?.type === 'update_expression';
+          // an address taken (&x->f passed to INIT_WORK, spin_lock_init, memset...) may be written through
+          const write = (p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === n.id) || p?.type === 'update_expression' || (p?.type === 'pointer_expression' && p.text.startsWith('&'));
           facts.accesses.push({ resource: res, write, site: siteOf(side, n) });
         }
         break;

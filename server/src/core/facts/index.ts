@@ -9,7 +9,7 @@
  */
 import type { Side, EntityChange } from '../entities/diff';
 import type { Entity } from '../entities/extract';
-import { functionFacts, type FunctionFacts } from './extract';
+import { functionFacts, structTypesOf, type FunctionFacts, type StructTypes } from './extract';
 import { LINE_USERS } from './ops';
 
 export interface ScopeFacts {
@@ -97,18 +97,20 @@ function collectScope(entities: EntityChange[], pre: Side | undefined, post: Sid
   return scope;
 }
 
-export function collectFileFacts(entities: EntityChange[], pre: Side | undefined, post: Side | undefined): FileFacts {
+export function collectFileFacts(entities: EntityChange[], pre: Side | undefined, post: Side | undefined, shared?: StructTypes): FileFacts {
   const facts = emptyFacts();
   facts.scope = collectScope(entities, pre, post);
   const changed = entities.filter((e) => CODE.has(e.kind));
   if (changed.length === 0) return facts;
   const fnPre = functionNames(pre);
   const fnPost = functionNames(post);
+  const typesPre: StructTypes = pre ? structTypesOf(pre, new Map(shared ?? [])) : new Map(shared ?? []);
+  const typesPost: StructTypes = post ? structTypesOf(post, new Map(shared ?? [])) : new Map(shared ?? []);
   for (const e of changed) {
     const a = pre?.ents.byKey.get(e.key);
     const b = post?.ents.byKey.get(e.key);
-    if (a && pre && CODE.has(a.kind)) facts.pre.set(e.key, functionFacts(pre, a, fnPre));
-    if (b && post && CODE.has(b.kind)) facts.post.set(e.key, functionFacts(post, b, fnPost));
+    if (a && pre && CODE.has(a.kind)) facts.pre.set(e.key, functionFacts(pre, a, fnPre, typesPre));
+    if (b && post && CODE.has(b.kind)) facts.post.set(e.key, functionFacts(post, b, fnPost, typesPost));
   }
   // Fields the changed code touches: find the other functions of the file that touch them.
   if (post) {
@@ -124,7 +126,7 @@ export function collectFileFacts(entities: EntityChange[], pre: Side | undefined
       for (const e of post.ents.entities) {
         if (!CODE.has(e.kind) || facts.post.has(e.key)) continue;
         if (!pattern.test(textOf(post, e))) continue;
-        facts.context.set(e.key, functionFacts(post, e, fnPost));
+        facts.context.set(e.key, functionFacts(post, e, fnPost, typesPost));
       }
     }
   }

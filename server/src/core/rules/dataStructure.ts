@@ -44,8 +44,22 @@ function uses(ctx: RuleContext, f: FileAnalysis, typeName: string, field: string
   return { readers: [...readers], writers: [...writers], allocs: [...new Set(allocs)], frees: [...new Set(frees)], related };
 }
 
+/** The part of a member declaration that decides the layout (without [annotations]). */
+function layoutOf(decl: string | undefined): string {
+  return (decl ?? '').replace(/\s*\[[^\]]*\]$/, '');
+}
+
 function structFinding(ctx: RuleContext, f: FileAnalysis, e: EntityChange, m: MemberChange): Finding {
   const typeName = `${e.kind} ${e.name}`;
+  if (m.change === 'retyped' && layoutOf(m.old) === layoutOf(m.new)) {
+    // only an annotation changed (__rcu, __percpu...): same layout, new access discipline
+    return finding(
+      'KLP101',
+      `${typeName}: field ${m.name} changes its annotation (${m.old} → ${m.new}). The layout stays the same, but code the livepatch does not replace still accesses it the old way (e.g. without rcu_dereference), so review every user of ${m.name}, not only the patched ones.`,
+      m.range ?? e.range,
+      { file: f.path, severity: 'warning', data: { entity: e.key, struct: typeName, member: m.name, change: 'annotated' } },
+    );
+  }
   const what = m.change === 'added' ? `adds field ${m.name}` : m.change === 'removed' ? `removes field ${m.name}` : m.change === 'retyped' ? `changes field ${m.name} (${m.old} → ${m.new})` : `moves field ${m.name}`;
   let message = `${typeName} ${what}: objects that already exist keep the old layout, and code the livepatch does not replace still uses the old offsets.`;
   let related: RelatedSite[] = [];

@@ -22,11 +22,24 @@ function annotations(e: EntityChange): { old: string[]; new: string[] } {
   return { old: e.old?.annotations ?? [], new: e.new?.annotations ?? [] };
 }
 
+const TRACE_DEF = /\b(TRACE_EVENT\w*|DECLARE_\w*EVENT\w*|DEFINE_\w*EVENT\w*|TRACE_DEFINE_ENUM|EM|EMe|E_)\s*\(/;
+
 export const staticDataRule: Rule = {
   id: 'static-data',
   run(ctx) {
     const out: Finding[] = [];
     for (const f of cFiles(ctx)) {
+      // trace event definitions: enum/string tables and event descriptors are data of the original object
+      const traceHeader = /(^|\/)[a-z0-9_]*trace\.h$|^include\/trace\/events\//.test(f.path);
+      const traceDef = f.entities.find((e) => (e.kind === 'macro' || e.kind === 'invocation') && e.change !== 'removed' && !(e.aspects.length === 1 && e.aspects[0] === 'cosmetic') && (traceHeader || TRACE_DEF.test(e.new?.text ?? '')) && TRACE_DEF.test((e.new?.text ?? '') + (e.old?.text ?? '')));
+      if (traceDef) {
+        out.push(
+          finding('KLP115', `${f.path} changes trace event definitions (${traceDef.name}): event descriptors, their enum and string tables are data of the original object, which a livepatch cannot change; new trace values or fields would be unknown to the running kernel's trace infrastructure. Reuse an existing trace value in the patched code, or leave the trace definitions out of the livepatch.`, traceDef.range, {
+            file: f.path,
+            data: { entity: traceDef.key },
+          }),
+        );
+      }
       for (const e of f.entities) {
         if (e.kind !== 'variable') continue;
         const info = e.new?.entity ?? e.old?.entity;

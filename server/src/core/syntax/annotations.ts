@@ -291,7 +291,7 @@ export function braceProfile(lines: readonly string[]): BraceProfile {
     const close = t.indexOf('*/');
     const open = t.indexOf('/*');
     if (close >= 0 && (open < 0 || close < open)) startsInComment = true;
-    else if (t.startsWith('* ') || t === '*') startsInComment = open < 0 && !/[;{}]\s*$/.test(t);
+    else if (/^\*(\s|$)/.test(t)) startsInComment = open < 0 && !/[;{}]\s*$/.test(t);
     break;
   }
   let st: St = startsInComment ? St.BlockComment : St.Code;
