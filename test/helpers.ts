@@ -102,3 +102,20 @@ export function gitStyleDiff(path: string, before: string, after: string): strin
   }
   return out.join('\n') + '\n';
 }
+
+/** A throwaway kernel-style tree (top Makefile, Kconfig, kernel/) holding the given files. */
+export function tempKernelTree(files: Record<string, string>): KernelTree {
+  const { mkdtempSync, mkdirSync, writeFileSync } = require('node:fs') as typeof import('node:fs');
+  const { tmpdir } = require('node:os') as typeof import('node:os');
+  const root = mkdtempSync(join(tmpdir(), 'klp-lens-tree-'));
+  writeFileSync(join(root, 'Makefile'), 'VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\nEXTRAVERSION =\n');
+  writeFileSync(join(root, 'Kconfig'), '\n');
+  mkdirSync(join(root, 'kernel'), { recursive: true });
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  const t = KernelTree.detect(root);
+  if (!t) throw new Error('temp tree not detected');
+  return t;
+}

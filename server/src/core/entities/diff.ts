@@ -432,11 +432,12 @@ export function diffEntities(pre: Side, post: Side, docLines: readonly string[])
         aspects = ['cosmetic'];
       }
     } else if (b) {
-      // Without the whole file a missing counterpart may just be out of view.
-      change = post.image.complete && pre.image.complete ? 'added' : b.allChanged || !pre.image.exists ? 'added' : 'changed';
+      // Without the whole file a missing counterpart may just be out of view, unless the line
+      // that names the entity is itself added: then the name did not exist before.
+      change = (post.image.complete && pre.image.complete) || b.allChanged || !pre.image.exists || nameLineChanged(post, b.e) ? 'added' : 'changed';
       if (change === 'changed') aspects = [defaultAspect(b.e.kind)];
     } else if (a) {
-      change = pre.image.complete && post.image.complete ? 'removed' : a.allChanged || !post.image.exists ? 'removed' : 'changed';
+      change = (pre.image.complete && post.image.complete) || a.allChanged || !post.image.exists || nameLineChanged(pre, a.e) ? 'removed' : 'changed';
       if (change === 'changed') aspects = [defaultAspect(a.e.kind)];
     } else continue;
     const ent = (b ?? a)!.e;
@@ -495,6 +496,13 @@ function defaultAspect(kind: EntityKind): Aspect {
   }
 }
 
+
+/** The line that carries the entity's name is a -/+ line (and is real, not a hunk heading). */
+function nameLineChanged(side: Side, e: Entity): boolean {
+  if (e.synthetic || e.nameRow < 0) return false;
+  const img = side.src.toImage[e.nameRow];
+  return img !== undefined && img >= 0 && side.image.changed[img] === 1;
+}
 
 function docLineOfRow(side: Side, row: number): number {
   const img = side.src.toImage[row];

@@ -15,6 +15,8 @@ import { LINE_USERS } from './ops';
 export interface ScopeFacts {
   /** Symbols exported in this file (after the patch, else before): name → EXPORT_SYMBOL flavour. */
   exports: Map<string, string>;
+  /** Namespaces of EXPORT_SYMBOL_NS* exports in this file: name → namespace. */
+  exportNamespaces: Map<string, string>;
   /** File-scope macro invocations: module_init(f), __setup("x", f), KLP_PRE_PATCH_CALLBACK(f)... */
   invocations: { macro: string; args: string[] }[];
   /** Functions set as .probe of a driver structure. */
@@ -43,7 +45,7 @@ export interface FileFacts {
 const CODE = new Set(['function', 'syscall', 'fragment']);
 
 function emptyScope(): ScopeFacts {
-  return { exports: new Map(), invocations: [], probeFns: new Set(), callbackFields: [], lineUsers: [], callersInFile: new Map(), staticFns: new Set(), staticKeys: new Set() };
+  return { exports: new Map(), exportNamespaces: new Map(), invocations: [], probeFns: new Set(), callbackFields: [], lineUsers: [], callersInFile: new Map(), staticFns: new Set(), staticKeys: new Set() };
 }
 
 export function emptyFacts(): FileFacts {
@@ -65,7 +67,10 @@ function collectScope(entities: EntityChange[], pre: Side | undefined, post: Sid
   const lineUser = new RegExp(`\\b(${LINE_USERS.source.replace(/^\^\(|\)\$$/g, '')}|__LINE__)\\s*[(;]`);
   const changedNames = new Set(entities.filter((e) => e.change !== 'removed').map((e) => e.name));
   for (const e of side.ents.entities) {
-    if (e.kind === 'export') scope.exports.set(e.name, e.definedBy ?? 'EXPORT_SYMBOL');
+    if (e.kind === 'export') {
+      scope.exports.set(e.name, e.definedBy ?? 'EXPORT_SYMBOL');
+      if (/_NS/.test(e.definedBy ?? '') && e.args?.[1]) scope.exportNamespaces.set(e.name, e.args[1].replace(/"/g, ''));
+    }
     else if (e.kind === 'invocation') scope.invocations.push({ macro: e.definedBy ?? '', args: e.args ?? [] });
     else if (e.kind === 'function' && e.storage.includes('static')) scope.staticFns.add(e.name);
     else if (e.kind === 'variable' && /STATIC_KEY/.test(e.definedBy ?? '')) scope.staticKeys.add(e.name);
@@ -114,15 +119,24 @@ export function collectFileFacts(entities: EntityChange[], pre: Side | undefined
   }
   // Fields the changed code touches: find the other functions of the file that touch them.
   if (post) {
+    // needles: field names (->f, .f), reference-count API stems (foo_get/put_foo), global counters
     const fields = new Set<string>();
+    const stems = new Set<string>();
+    const globals = new Set<string>();
     for (const f of [...facts.pre.values(), ...facts.post.values()]) {
       for (const x of [...f.effects, ...f.accesses]) {
         const m = /::(?:.*\.)?([A-Za-z_]\w*)(\[\])?$/.exec(x.resource);
         if (m && m[1].length > 2) fields.add(m[1]);
+        else if (x.resource.startsWith('api:')) stems.add(x.resource.slice(4));
+        else if (/^[A-Za-z_]\w{3,}$/.test(x.resource)) globals.add(x.resource);
       }
     }
-    if (fields.size > 0) {
-      const pattern = new RegExp(`(->|\\.)\\s*(${[...fields].map((f) => f.replace(/[^\w]/g, '')).join('|')})\\b`);
+    const alts: string[] = [];
+    if (fields.size) alts.push(`(->|\\.)\\s*(${[...fields].join('|')})\\b`);
+    if (stems.size) alts.push(`\\b((${[...stems].join('|')})_(get|put|hold|release|grab|drop|ref|unref)|(get|put|grab|drop|hold|release)_(${[...stems].join('|')}))\\s*\\(`);
+    if (globals.size) alts.push(`\\b(${[...globals].join('|')})\\b`);
+    if (alts.length > 0) {
+      const pattern = new RegExp(alts.join('|'));
       for (const e of post.ents.entities) {
         if (!CODE.has(e.kind) || facts.post.has(e.key)) continue;
         if (!pattern.test(textOf(post, e))) continue;

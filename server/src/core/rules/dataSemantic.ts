@@ -170,10 +170,11 @@ export const dataSemanticRule: Rule = {
             const via = site.effect!.via;
             const partnerFns = list(others.filter((o) => o.effect && (o.effect.op === pair || o.effect.op === op)).map((o) => `${o.fn}()`));
             const mix = added ? `objects that old code handled never had this ${op} done, yet ${partnerFns || 'the partner operation'} may act on them` : `code in ${partnerFns || 'other functions'} may still expect it`;
+            const partnerCount = new Set(others.filter((o) => o.effect && (o.effect.op === pair || o.effect.op === op)).map((o) => o.fn)).size;
             out.push(
               finding(
                 'KLP141',
-                `${fn}() ${added ? 'now does' : 'no longer does'} ${via} on ${shortResource(resource)}, which ${partnerFns || 'other functions'} also ${op === 'inc' || op === 'dec' ? 'count' : 'manage'}: during the transition ${mix}. Check that every mix of old and new ${list([fn, ...others.map((o) => o.fn)].map((n) => n + '()'), 4)} keeps the protocol balanced, or gate the new behaviour on objects created after patching.`,
+                `${fn}() ${added ? 'now does' : 'no longer does'} ${via} on ${shortResource(resource)}, and ${partnerFns || 'other functions'} ${partnerCount === 1 ? 'does' : 'do'} the matching ${pair ?? op}: during the transition ${mix}. Check that every mix of old and new ${list([fn, ...others.map((o) => o.fn)].map((n) => n + '()'), 4)} keeps the protocol balanced, or gate the new behaviour on objects created after patching.`,
                 where(site) ?? ZERO,
                 { file: file.path, related: related(occ, fn, verb), data: { resource, function: fn, op, added } },
               ),
@@ -221,8 +222,9 @@ export const dataSemanticRule: Rule = {
           .join('\0');
       const touched = (fn: string, side: 'pre' | 'post') => occ.some((o) => o.fn === fn && o.side === side);
       const users = (except: string) => [...new Set(occ.filter((o) => o.fn !== except).map((o) => o.fn))];
-      // (a) written differently, and used elsewhere
-      for (const fn of changedFns) {
+      // (a) an existing field written differently, and used elsewhere (a field new to the patch is case b)
+      const existed = occ.some((o) => o.side === 'pre' || o.side === 'context');
+      for (const fn of existed ? changedFns : []) {
         const before = writesOf(fn, 'pre');
         const after = writesOf(fn, 'post');
         if (before === after || users(fn).length === 0) continue;

@@ -78,7 +78,7 @@ export const shadowVariableRule: Rule = {
         const spin = u.locks.filter((l) => !/mutex|sem|rwsem|rcu$/.test(l));
         if (spin.length === 0) continue;
         const r = siteRange(ctx, u.call.site, u.call.name.length);
-        if (r) out.push(finding('KLP152', `${u.call.name}(…, GFP_KERNEL, …) in ${u.fn}() runs while ${list(spin)} is held: GFP_KERNEL may sleep. Use GFP_ATOMIC (or GFP_NOWAIT) there.`, r, { file: u.file.path, data: { id, function: u.fn } }));
+        if (r) out.push(finding('KLP152', `${u.call.name}(…, GFP_KERNEL, …) in ${u.fn}() runs while ${list(spin.map((l) => l.replace(/^(struct|union) /, '').replace('::', '->')))} is held: GFP_KERNEL may sleep. Use GFP_ATOMIC (or GFP_NOWAIT) there.`, r, { file: u.file.path, data: { id, function: u.fn } }));
       }
     }
     return out;

@@ -56,7 +56,7 @@ export const symbolIdentityRule: Rule = {
       }
       for (const e of f.entities) {
         // bindings are compared only where both declarations are in view (not a hunk heading)
-        if ((e.kind === 'function' || e.kind === 'variable') && e.change === 'changed' && !e.old?.entity.synthetic && !e.new?.entity.synthetic) {
+        if ((e.kind === 'function' || e.kind === 'variable') && e.change === 'changed' && e.old && e.new && !e.old.entity.synthetic && !e.new.entity.synthetic) {
           const was = e.old?.entity.storage.includes('static') ?? false;
           const now = e.new?.entity.storage.includes('static') ?? false;
           if (was !== now) {

@@ -14,11 +14,7 @@ export const symbolNamespaceRule: Rule = {
     const out: Finding[] = [];
     // namespaced exports known from the patch itself, then from the index
     const inPatch = new Map<string, string>();
-    for (const f of cFiles(ctx)) {
-      for (const e of f.entities) {
-        if (e.kind === 'export' && /_NS/.test(e.new?.entity.definedBy ?? '')) inPatch.set(e.name, (e.new?.entity.args ?? [])[1]?.replace(/"/g, '') ?? '?');
-      }
-    }
+    for (const f of cFiles(ctx)) for (const [sym, ns] of f.facts.scope.exportNamespaces) inPatch.set(sym, ns);
     const nsOf = (sym: string) => inPatch.get(sym) ?? ctx.index?.exportOf(sym)?.namespace;
     for (const f of cFiles(ctx)) {
       for (const e of changedCode(f)) {
