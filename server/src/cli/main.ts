@@ -54,6 +54,8 @@ function chooseTree(opt: { tree?: string | false }, log: (s: string) => void): K
 
 interface CheckOptions {
   tree?: string | false;
+  kernelVersion?: string;
+  arch?: string;
   format: 'text' | 'json' | 'sarif';
   maxBytes: number;
   color?: boolean;
@@ -70,7 +72,7 @@ async function check(files: string[], opt: CheckOptions): Promise<number> {
     const path = files[i];
     if (showProgress) process.stderr.write(process.stderr.isTTY ? `\r\x1b[K[${i + 1}/${files.length}] ${path}` : `[${i + 1}/${files.length}] ${path}\n`);
     const decoded = decodeBytes(readInput(path, opt.maxBytes));
-    const analysis = await analyzePatch(decoded.text, { tree, decoded: decoded.encoding === 'utf-8' && !decoded.nulAt ? undefined : decoded, maxLength: opt.maxBytes });
+    const analysis = await analyzePatch(decoded.text, { tree, kernelVersion: opt.kernelVersion, arch: opt.arch, decoded: decoded.encoding === 'utf-8' && !decoded.nulAt ? undefined : decoded, maxLength: opt.maxBytes });
     try {
       report.files.push(reportFile(path === '-' ? '<stdin>' : path, analysis));
       texts.set(path === '-' ? '<stdin>' : path, analysis.set.lines);
@@ -112,6 +114,11 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<files...>', 'patch files')
     .option('--tree <dir>', 'kernel source tree the patch applies to (default: the current directory if it is one)')
     .option('--no-tree', 'do not use a kernel tree: analyse the hunks alone')
+    .option('--kernel-version <version>', 'kernel version the livepatch targets, e.g. 5.4 (default: the tree\'s)', (v: string) => {
+      if (!/^\d+\.\d+/.test(v)) throw new UsageError(`--kernel-version: expected a version like 6.1, got "${v}"`);
+      return v;
+    })
+    .addOption(new Option('--arch <arch>', 'architecture the livepatch targets').choices(['x86_64', 'ppc64le', 's390x', 'arm64', 'loongarch64']).default('x86_64'))
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
     .option('--max-bytes <n>', 'largest patch to analyse (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
     .option('--no-color', 'no ANSI colours in text output')

@@ -28,11 +28,13 @@ import pkg from '../../../package.json';
 
 export interface Settings {
   kernelTree: string;
+  kernelVersion: string;
+  arch: string;
   debounceMs: number;
   maxPatchBytes: number;
 }
 
-const DEFAULTS: Settings = { kernelTree: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH };
+const DEFAULTS: Settings = { kernelTree: '', kernelVersion: '', arch: 'x86_64', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH };
 
 /** Custom request: the patch model of a document as the CLI's JSON report. */
 export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
@@ -110,6 +112,8 @@ export function startServer(connection: Connection): void {
       try {
         const a = await analyzePatch(doc.getText(), {
           tree,
+          kernelVersion: settings.kernelVersion || undefined,
+          arch: settings.arch || undefined,
           maxLength: settings.maxPatchBytes,
           isCancelled: () => run.cancelled,
           yieldBetweenFiles: () => new Promise((r) => setImmediate(r)),
