@@ -186,3 +186,25 @@ test('server reads livepatchLens.kernelTree from the client and applies hunks to
     await stop(s);
   }
 });
+
+test('the server publishes the same hazards as klp-lens check (every category the patch triggers)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const path = join(FIXTURES, 'patches', 'entities.patch');
+  const cli = spawnSync(process.execPath, [join(ROOT, 'out', 'cli.js'), 'check', '--no-tree', '--format', 'json', path], { encoding: 'utf8' });
+  const expected = (JSON.parse(cli.stdout).files[0].diagnostics as { code: string; range: { start: { line: number } } }[]).map((d) => `${d.code}@${d.range.start.line}`).sort();
+  assert.ok(expected.length >= 10, expected.join(' '));
+  const s = start();
+  try {
+    await s.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, workspaceFolders: null });
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    const u = pathToFileURL(path).toString();
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text: readFileSync(path, 'utf8') } });
+    const d = await s.waitFor((p) => p.uri === u && p.version === 1);
+    const got = d.diagnostics.map((x) => `${x.code}@${x.range.start.line}`).sort();
+    assert.deepEqual(got, expected);
+    const categories = new Set(d.diagnostics.map((x) => (x.data as { category: string }).category));
+    for (const c of ['data-structure', 'static-data', 'static-local', 'exported-symbol', 'header-wide', 'syscall', 'inline-ripple']) assert.ok(categories.has(c), `${c} in the server's diagnostics`);
+  } finally {
+    await stop(s);
+  }
+});
