@@ -16,6 +16,7 @@ import { buildParseSource } from './syntax/source';
 import { initParser, parseC, type Node, type Tree } from './syntax/parser';
 import type { Edit } from 'web-tree-sitter';
 import type { ParseSource } from './syntax/source';
+import type { ParseCache } from './syntax/cache';
 import { extractEntities } from './entities/extract';
 import { diffEntities, type EntityChange, type Side } from './entities/diff';
 import { finding, sortFindings, type Finding } from './findings';
@@ -63,6 +64,8 @@ export interface AnalyzeOptions {
   yieldBetweenFiles?: () => Promise<void>;
   /** Keep the syntax trees and parse sources of every file (the caller must call dispose()). */
   keepSyntax?: boolean;
+  /** Reuse parsed pre-images of tree files between analyses (the server keeps one). */
+  parseCache?: ParseCache;
   /** The tree's index, when built: rules use it for cross-file facts. */
   index?: TreeFacts;
   /** Target kernel version ("6.1") and arch ("x86_64"); the version defaults to the tree's. */
@@ -81,12 +84,12 @@ export function targetOf(options: Pick<AnalyzeOptions, 'tree' | 'kernelVersion' 
 
 export const DEFAULT_MAX_LENGTH = 16 * 1024 * 1024;
 
-function disposeSides(files: FileAnalysis[]): void {
+function disposeSides(files: FileAnalysis[], cache?: ParseCache): void {
   const seen = new Set<Tree>();
   for (const f of files) {
     for (const s of [f.preSide, f.postSide]) {
       const t = s?.tree;
-      if (t && !seen.has(t)) {
+      if (t && !seen.has(t) && !cache?.owns(t)) {
         seen.add(t);
         t.delete();
       }
@@ -137,26 +140,26 @@ function analyzeLoaded(text: string, options: AnalyzeOptions, async: boolean): P
       findings,
       tree: options.tree,
       dispose() {
-        if (!disposed) disposeSides(files);
+        if (!disposed) disposeSides(files, options.parseCache);
         disposed = true;
       },
     };
   };
 
   if (!async) {
-    for (const fc of images.files) files.push(analyzeFile(fc, set, findings, options.keepSyntax === true));
+    for (const fc of images.files) files.push(analyzeFile(fc, set, findings, options));
     return finish();
   }
   return (async () => {
     try {
       for (const fc of images.files) {
         if (options.isCancelled?.()) throw new CancelledError();
-        files.push(analyzeFile(fc, set, findings, options.keepSyntax === true));
+        files.push(analyzeFile(fc, set, findings, options));
         if (options.yieldBetweenFiles) await options.yieldBetweenFiles();
       }
       if (options.isCancelled?.()) throw new CancelledError();
     } catch (e) {
-      disposeSides(files);
+      disposeSides(files, options.parseCache);
       throw e;
     }
     return finish();
@@ -214,12 +217,19 @@ export function lineEdits(pre: ParseSource, post: ParseSource, origLine: Int32Ar
   return edits;
 }
 
-function parseSides(fc: FileChange): { pre?: Side; post?: Side } {
+function parseSides(fc: FileChange, cache?: ParseCache): { pre?: Side; post?: Side } {
   let pre: Side | undefined;
   let post: Side | undefined;
   if (fc.pre.exists) {
-    const src = buildParseSource(fc.pre);
-    pre = sideOf(fc.pre, src, parseC(src.text));
+    // a tree file's pre-image is the file itself: reuse its parse while the file is unchanged
+    const cacheable = cache && fc.confidence === 'tree' && fc.pre.complete;
+    const hit = cacheable ? cache.get(fc.pre.lines as string[]) : undefined;
+    if (hit) pre = { image: fc.pre, src: hit.src, ents: hit.ents, tree: hit.tree };
+    else {
+      const src = buildParseSource(fc.pre);
+      pre = sideOf(fc.pre, src, parseC(src.text));
+      if (cacheable && pre.tree) cache.set(fc.pre.lines as string[], { src, tree: pre.tree, ents: pre.ents });
+    }
   }
   if (fc.post.exists) {
     const src = buildParseSource(fc.post);
@@ -237,7 +247,8 @@ function parseSides(fc: FileChange): { pre?: Side; post?: Side } {
   return { pre, post };
 }
 
-function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], keepSyntax: boolean): FileAnalysis {
+function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], options: AnalyzeOptions): FileAnalysis {
+  const keepSyntax = options.keepSyntax === true;
   const fa: FileAnalysis = { ...fc, entities: [], facts: emptyFacts() };
   if (fc.binary) {
     findings.push(
@@ -246,7 +257,7 @@ function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], keepSyn
     return fa;
   }
   if (fc.language !== 'c' && fc.language !== 'header') return fa;
-  const { pre, post } = parseSides(fc);
+  const { pre, post } = parseSides(fc, options.parseCache);
   try {
     const emptySide = (img: FileChange['pre']): Side => ({ image: img, src: buildParseSource(img), ents: { entities: [], byKey: new Map(), localsOf: () => [] } });
     fa.entities = diffEntities(pre ?? emptySide(fc.pre), post ?? emptySide(fc.post), set.lines);
@@ -258,7 +269,7 @@ function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], keepSyn
       fa.preSide = pre;
       fa.postSide = post;
     } else {
-      pre?.tree?.delete();
+      if (!options.parseCache?.owns(pre?.tree)) pre?.tree?.delete();
       post?.tree?.delete();
     }
   }

@@ -21,6 +21,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { analyzePatch, CancelledError, DEFAULT_MAX_LENGTH, type PatchAnalysis } from '../core/analysis';
 import { KernelTree } from '../core/tree/kernelTree';
+import { ParseCache } from '../core/syntax/cache';
 import { lineContext } from '../core/query';
 import { reportFile } from '../cli/report';
 import { changeLabel, documentSymbols, foldingRanges, toDiagnostic, type ConvertContext } from './convert';
@@ -62,12 +63,16 @@ export function startServer(connection: Connection): void {
   let relatedInformation = false;
   let tree: KernelTree | undefined;
   let treeNote: string | undefined;
+  // parsed tree files, reused while the author edits a patch (see core/syntax/cache.ts)
+  let parseCache = new ParseCache();
   // out/cli.js → the package root holds docs/
   const convert = (): ConvertContext => ({ docsRoot: dirname(__dirname), treeRoot: tree?.root, relatedInformation });
 
   const chooseTree = () => {
     tree = undefined;
     treeNote = undefined;
+    parseCache.dispose();
+    parseCache = new ParseCache();
     if (settings.kernelTree) {
       const opened = KernelTree.open(settings.kernelTree);
       if (opened.error) treeNote = `livepatchLens.kernelTree: ${opened.error}; analysing hunks alone.`;
@@ -113,6 +118,7 @@ export function startServer(connection: Connection): void {
         const a = await analyzePatch(doc.getText(), {
           tree,
           kernelVersion: settings.kernelVersion || undefined,
+          parseCache,
           arch: settings.arch || undefined,
           maxLength: settings.maxPatchBytes,
           isCancelled: () => run.cancelled,

@@ -493,10 +493,8 @@ function openState(diff: FileDiff, tree: KernelTree | undefined, forceSparse: Se
     const rel = tree.resolvePath(diff.oldPath, diff.rawOldPath);
     const file = rel ? tree.read(rel) : undefined;
     if (file) {
-      const lines = file.text.split('\n');
-      if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-      for (let k = 0; k < lines.length; k++) if (lines[k].endsWith('\r')) lines[k] = lines[k].slice(0, -1);
-      return new FileState(path, lines, true, true);
+      // the tree's shared line array: a full image never writes to its original lines
+      return new FileState(path, file.lines as string[], true, true);
     }
     problems.push({
       code: 'KLP007',

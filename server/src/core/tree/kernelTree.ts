@@ -19,6 +19,12 @@ export interface KernelVersion {
 export interface TreeFile {
   text: string;
   decoded: DecodedText;
+  /**
+   * The lines (no EOL, no final empty line), split once and shared: the same
+   * array object for as long as the file is unchanged on disk, so callers can
+   * cache work keyed by it. Never mutate it.
+   */
+  readonly lines: readonly string[];
 }
 
 /** Largest source file the tree reader accepts (the biggest .c files in 6.1 are < 2 MiB). */
@@ -107,7 +113,10 @@ export class KernelTree {
     let file: TreeFile | undefined;
     try {
       const decoded = decodeBytes(readFileSync(p));
-      file = { text: decoded.text, decoded };
+      const lines = decoded.text.split('\n');
+      if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+      for (let k = 0; k < lines.length; k++) if (lines[k].endsWith('\r')) lines[k] = lines[k].slice(0, -1);
+      file = { text: decoded.text, decoded, lines };
     } catch {
       file = undefined;
     }
