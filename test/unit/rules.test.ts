@@ -596,7 +596,9 @@ test('header-wide: a header change; a .c change is not one', async () => {
 test('callbacks: unpaired pre_patch; paired is only informative', async () => {
   const before = C('#include <linux/livepatch.h>', '', 'static int widget_fixup(struct klp_object *obj)', '{', '\treturn 0;', '}');
   let r = await check('drivers/misc/widget.c', before, before + 'KLP_PRE_PATCH_CALLBACK(widget_fixup);\n');
-  assert.match(one(r.findings, 'KLP310').message, /pre_patch callback \(widget_fixup\(\)\) without a post_unpatch callback/);
+  assert.match(one(r.findings, 'KLP310').message, /pre_patch callback \(widget_fixup\(\)\) but the patch has no post_unpatch callback/);
+  r = await check('drivers/misc/widget.c', before, before + 'KLP_POST_UNPATCH_CALLBACK(widget_cleanup);\n');
+  none(r.findings, 'KLP310');
   r = await check('drivers/misc/widget.c', before, before + 'KLP_PRE_PATCH_CALLBACK(widget_fixup);\nKLP_POST_UNPATCH_CALLBACK(widget_unfix);\n');
   none(r.findings, 'KLP310');
   assert.equal(one(r.findings, 'KLP311').severity, 'information');
@@ -609,16 +611,23 @@ test('kpatch-macro: escape hatches are surfaced', async () => {
 });
 
 test('kernel-config: blockers and configured-out changes (with the tree and an index)', async () => {
-  const tree = fixtureTree();
-  const index = stubIndex({ config: { LIVEPATCH: 'y', GCC_PLUGIN_RANDSTRUCT: 'y' } });
-  const before = C('static int widget_x(void)', '{', '#ifdef CONFIG_WIDGET_DEBUG', '\tpr_info("x\\n");', '#endif', '\treturn 0;', '}');
-  const after = before.replace('\tpr_info("x\\n");', '\tpr_info("x=%d\\n", 1);');
-  const r = await check('drivers/misc/widget.c', before, after, { index, tree });
+  const before = C('static int widget_x(void)', '{', '#ifdef CONFIG_WIDGET_DEBUG', '\tpr_info("x\\n");', '#endif', '#if defined(CONFIG_A) && defined(CONFIG_B)', '\treturn 1;', '#else', '\treturn 0;', '#endif', '}');
+  const after = before.replace('\tpr_info("x\\n");', '\tpr_info("x=%d\\n", 1);').replace('\treturn 0;', '\treturn -1;');
+  const tree = tempKernelTree({ 'drivers/misc/widget.c': before });
+  const r = await check('drivers/misc/widget.c', before, after, { index: stubIndex({ config: { LIVEPATCH: 'y', DEBUG_INFO: 'y', GCC_PLUGIN_RANDSTRUCT: 'y' } }), tree });
   assert.match(one(r.findings, 'KLP330').message, /CONFIG_GCC_PLUGIN_RANDSTRUCT/);
-  const r2 = await check('drivers/misc/widget.c', before, after, { index: stubIndex({ config: { LIVEPATCH: 'y' } }) });
-  none(r2.findings, 'KLP330');
-  const r3 = await check('drivers/misc/widget.c', before, after, { index: stubIndex({ config: {} }) });
+  // the #ifdef CONFIG_WIDGET_DEBUG line is off; the #else of a condition the rule cannot evaluate is not
+  const off = one(r.findings, 'KLP331');
+  assert.match(off.message, /^1 changed line of drivers\/misc\/widget.c/);
+  assert.equal(off.range.start.line, lineOf(r.lines, 'pr_info("x=%d'));
+  const r2 = await check('drivers/misc/widget.c', before, after, { index: stubIndex({ config: { LIVEPATCH: 'y', DEBUG_INFO: 'y', WIDGET_DEBUG: 'y' } }), tree });
+  none(r2.findings, 'KLP330', 'KLP331');
+  const r3 = await check('drivers/misc/widget.c', before, after, { index: stubIndex({ config: { DEBUG_INFO: 'y' } }), tree });
   assert.match(one(r3.findings, 'KLP330').message, /CONFIG_LIVEPATCH/);
+  const r4 = await check('drivers/misc/widget.c', before, after, { index: stubIndex({ config: { LIVEPATCH: 'y', X86_KERNEL_IBT: 'y', DEBUG_INFO: 'y' } }), tree });
+  const ibt = one(r4.findings, 'KLP330');
+  assert.equal(ibt.severity, 'warning', 'IBT blocks kpatch-build only');
+  assert.match(ibt.message, /^kpatch-build refuses/);
 });
 
 test('a rule that throws is reported as KLP012 and the others still run', async () => {

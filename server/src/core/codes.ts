@@ -44,7 +44,7 @@ export interface CodeInfo {
 const table: CodeInfo[] = [
   { code: 'KLP001', category: 'input', severity: 'error', title: 'Malformed diff' },
   { code: 'KLP002', category: 'input', severity: 'error', title: 'Hunk does not apply to the kernel tree' },
-  { code: 'KLP003', category: 'input', severity: 'information', title: 'Hunk applies with an offset or fuzz' },
+  { code: 'KLP003', category: 'input', severity: 'information', title: 'Hunk applies with an offset, ignoring whitespace, or with fuzz' },
   { code: 'KLP004', category: 'input', severity: 'warning', title: 'Binary change' },
   { code: 'KLP005', category: 'input', severity: 'warning', title: 'Input is not plain UTF-8 text' },
   { code: 'KLP006', category: 'input', severity: 'warning', title: 'No diff found' },
@@ -81,7 +81,7 @@ const table: CodeInfo[] = [
   { code: 'KLP150', category: 'shadow-variable', severity: 'warning', title: 'Shadow variable allocated but never freed' },
   { code: 'KLP151', category: 'shadow-variable', severity: 'error', title: 'Shadow variable id used for different data' },
   { code: 'KLP152', category: 'shadow-variable', severity: 'warning', title: 'Shadow variable allocated with GFP_KERNEL in atomic context' },
-  { code: 'KLP153', category: 'shadow-variable', severity: 'information', title: 'Shadow variables in the patch' },
+  { code: 'KLP153', category: 'shadow-variable', severity: 'warning', title: 'Legacy kpatch shadow API' },
   // init-code
   { code: 'KLP160', category: 'init-code', severity: 'error', title: 'Init or exit code changes' },
   { code: 'KLP161', category: 'init-code', severity: 'error', title: 'Initcall or boot parameter handler changes' },

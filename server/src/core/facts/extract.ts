@@ -245,10 +245,12 @@ export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<
         const argsNode = n.childForFieldName('arguments');
         const args = argsNode ? argsNode.namedChildren.filter((a): a is Node => a !== null && a.type !== 'comment') : [];
         let name = fnNode?.type === 'identifier' ? fnNode.text : fnNode?.type === 'field_expression' ? `->${fnNode.childForFieldName('field')?.text ?? ''}` : '';
-        // static_call(name)(args): the callee is the static call
+        // static_call(name)(args): the callee is the static call; KVM wraps it as kvm_x86_call(op)(args)
         if (fnNode?.type === 'call_expression') {
           const inner = fnNode.childForFieldName('function')?.text;
-          if (inner === 'static_call' || inner === 'static_call_cond' || inner === 'static_call_mod') name = `${inner}(${fnNode.childForFieldName('arguments')?.namedChildren[0]?.text ?? ''})`;
+          const arg = fnNode.childForFieldName('arguments')?.namedChildren[0]?.text ?? '';
+          if (inner === 'static_call' || inner === 'static_call_cond' || inner === 'static_call_mod') name = `${inner}(${arg})`;
+          else if (inner === 'kvm_x86_call' || inner === 'kvm_pmu_call') name = `static_call(${inner.replace('_call', '')}_${arg})`;
         }
         if (name) {
           facts.calls.push({ name, args: args.map((a) => normalizeC(text(side, a))), site: siteOf(side, n) });

@@ -20,7 +20,7 @@ export const headerWideRule: Rule = {
       if (ctx.index) {
         const direct = ctx.index.includersOf(f.path, false);
         const all = ctx.index.includersOf(f.path, true);
-        reach = ` ${plural(direct.length, 'file')} include it directly and ${plural(all.length, '.c file')} through other headers (e.g. ${list(all.slice(0, 4), 4)}); each of them is rebuilt and compared.`;
+        reach = ` ${plural(direct.length, 'file')} include it directly, and ${plural(all.length, '.c file')} in all, directly or through other headers (e.g. ${list(all.slice(0, 4), 4)}); each of them is rebuilt and compared.`;
       } else if (/^include\//.test(f.path)) reach = ' It is a shared kernel header: many objects include it.';
       out.push(
         finding(

@@ -22,7 +22,7 @@ export const kpatchMacroRule: Rule = {
         if (e.change === 'removed') continue;
         if (e.kind === 'invocation' && e.new?.entity.definedBy && e.new.entity.definedBy in HATCH) {
           const m = e.new.entity.definedBy;
-          out.push(finding('KLP320', `${e.name}: ${m} ${HATCH[m]}. It only exists in kpatch-build (klp-build ignores it). Keep it only with a reviewer's sign-off.`, e.range, { file: f.path, data: { macro: m } }));
+          out.push(finding('KLP320', `${e.name}: ${m} ${HATCH[m]}. It exists only for kpatch-build: its header "kpatch-macros.h" is not on klp-build's include path, so the patch must be ported before klp-build can build it. Keep it only with a reviewer's sign-off.`, e.range, { file: f.path, data: { macro: m } }));
         }
         if (e.kind === 'include' && /kpatch(-macros|-syscall)?\.h/.test(e.name)) {
           out.push(finding('KLP320', `#include ${e.name} ties the patch to kpatch-build: klp-build and upstream livepatch use <linux/livepatch.h> and <linux/livepatch_helpers.h>.`, e.range, { file: f.path, severity: 'information', data: { include: e.name } }));

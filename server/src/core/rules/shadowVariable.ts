@@ -20,6 +20,10 @@ interface Use {
 }
 
 const ALLOC = /^klp_shadow_(alloc|get_or_alloc)$/;
+/** Lock APIs after which the context cannot sleep (mutexes, semaphores and SRCU can). */
+const ATOMIC_LOCK = /^(spin_|raw_spin_|read_lock|write_lock|rcu_read_lock|local_irq_|local_bh_|preempt_)/;
+/** A size that names a type (comparable across call sites), not an expression like sizeof(*p). */
+const TYPE_SIZE = /^sizeof\s*\(\s*(struct\s+|union\s+)?[A-Za-z_]\w*\s*\)$|^\d+$/;
 
 export const shadowVariableRule: Rule = {
   id: 'shadow-variable',
@@ -37,11 +41,11 @@ export const shadowVariableRule: Rule = {
           if (!call.name.startsWith('klp_shadow_')) continue;
           const id = call.name === 'klp_shadow_free_all' ? call.args[0] : call.args[1];
           if (id === undefined) continue;
-          const locks = facts.effects.filter((e) => e.site.imageLine === call.site.imageLine && e.site.column <= call.site.column).flatMap((e) => e.locksHeld);
-          const held = facts.effects.filter((e) => e.op === 'lock' && e.site.imageLine <= call.site.imageLine).map((e) => e.resource);
+          // locks still held at the call that make the context atomic (spinlocks, rwlocks, RCU, irqs/bh/preemption off)
+          const taken = facts.effects.filter((e) => e.op === 'lock' && e.site.imageLine <= call.site.imageLine && ATOMIC_LOCK.test(e.via));
           const released = facts.effects.filter((e) => e.op === 'unlock' && e.site.imageLine < call.site.imageLine).map((e) => e.resource);
-          const open = held.filter((l) => released.indexOf(l) < 0);
-          uses.push({ file: f, fn: facts.name, call, id, locks: [...new Set([...locks, ...open])] });
+          const open = taken.filter((e) => released.lastIndexOf(e.resource) < 0).map((e) => e.resource);
+          uses.push({ file: f, fn: facts.name, call, id, locks: [...new Set(open)] });
         }
       }
     }
@@ -64,18 +68,19 @@ export const shadowVariableRule: Rule = {
           );
         }
       }
-      const sizes = new Set(allocs.map((u) => u.call.args[2]).filter((s): s is string => !!s));
+      const sizes = new Set(allocs.map((u) => u.call.args[2]).filter((s): s is string => !!s && TYPE_SIZE.test(s)));
       if (sizes.size > 1) {
         const r = siteRange(ctx, allocs[1].call.site, allocs[1].call.name.length);
         if (r) out.push(finding('KLP151', `Shadow variable id ${id} is allocated with different sizes (${list([...sizes])}): ids are global across every livepatch on the system, so one id must always mean the same data. Give each kind of shadow data its own unique id.`, r, { file: allocs[1].file.path, data: { id } }));
       }
-      if (/^\(?\s*[0-9]\s*\)?$/.test(id) && first) {
+      const literal = /^\(?\s*(0x[0-9a-fA-F]+|\d+)[uUlL]*\s*\)?$/.exec(id);
+      if (literal && Number(literal[1]) < 0x10000 && first) {
         const r = siteRange(ctx, first.call.site, first.call.name.length);
         if (r) out.push(finding('KLP151', `Shadow variable id ${id} is a small literal: ids are global across every livepatch loaded on the system, and another patch may use the same number. Define a unique id constant (e.g. derived from the CVE or patch name).`, r, { file: first.file.path, severity: 'warning', data: { id } }));
       }
       for (const u of allocs) {
         if (!/\bGFP_KERNEL\b/.test(u.call.args[3] ?? '')) continue;
-        const spin = u.locks.filter((l) => !/mutex|sem|rwsem|rcu$/.test(l));
+        const spin = u.locks;
         if (spin.length === 0) continue;
         const r = siteRange(ctx, u.call.site, u.call.name.length);
         if (r) out.push(finding('KLP152', `${u.call.name}(…, GFP_KERNEL, …) in ${u.fn}() runs while ${list(spin.map((l) => l.replace(/^(struct|union) /, '').replace('::', '->')))} is held: GFP_KERNEL may sleep. Use GFP_ATOMIC (or GFP_NOWAIT) there.`, r, { file: u.file.path, data: { id, function: u.fn } }));

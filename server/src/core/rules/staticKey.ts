@@ -85,7 +85,7 @@ export const staticKeyRule: Rule = {
               finding(
                 'KLP191',
                 inModule
-                  ? `${names} in the patched ${e.name}(): ${f.path} is built as a module, so these tracepoint/dynamic-debug keys live in it and the tools drop their entries from the livepatch (klp-build: "disabling unsupported tracepoint"): they stay silent in the patched function. Use static_key_enabled()-guarded code or accept the loss.`
+                  ? `${names} in the patched ${e.name}(): ${f.path} is built as a module, so these tracepoint/dynamic-debug keys live in it and the tools drop their entries from the livepatch (klp-build: "disabling unsupported tracepoint"): they stay silent in the patched function. Accept that, or emit them from a function of the module the livepatch does not replace.`
                   : `${names} in the patched ${e.name}() use static keys: if ${f.path} is built as a module, the tools drop these entries and they stay silent in the patched function${ctx.index ? '' : ' (with an indexed kernel tree this is checked)'}.`,
                 at(ctx, e, first.site, first.name.length),
                 { file: f.path, severity: inModule ? 'warning' : 'information', data: { entity: e.key, calls: traces.map((c) => c.name) } },
@@ -100,12 +100,13 @@ export const staticKeyRule: Rule = {
             if (!helper || helper.keys.length === 0) continue;
             const homes = helper.keys.map((k) => ({ k, home: ctx.index!.staticKey(k) }));
             const bad = homes.filter((h) => h.home?.where === 'module' || pre58);
+            const fine = homes.every((h) => h.home?.where === 'vmlinux');
             out.push(
               finding(
                 'KLP192',
-                `The patched ${e.name}() calls ${call.name}() (${helper.file}), an inline helper that uses the static key${helper.keys.length > 1 ? 's' : ''} ${list(helper.keys)}: inlined, its jump label lands in the patched function. ${bad.length ? `${list(bad.map((b) => b.k))} ${pre58 ? 'cannot be used on kernels before 5.8' : 'is defined in a module'}, so the build is rejected — avoid the helper or copy it with static_key_enabled().` : 'The key is in vmlinux or unknown: check it.'}`,
+                `The patched ${e.name}() calls ${call.name}() (${helper.file}), an inline helper that uses the static key${helper.keys.length > 1 ? 's' : ''} ${list(helper.keys)}: inlined, its jump label lands in the patched function. ${bad.length ? `${list(bad.map((b) => b.k))} ${pre58 ? 'cannot be used on kernels before 5.8' : 'is defined in a module'}, so the build is rejected — avoid the helper or copy it with static_key_enabled().` : fine ? 'The key is in vmlinux, which the tools accept from 5.8 on.' : 'Where the key lives is unknown: check it.'}`,
                 at(ctx, e, call.site, call.name.length),
-                { file: f.path, severity: bad.length ? 'error' : 'warning', data: { entity: e.key, helper: call.name, keys: helper.keys } },
+                { file: f.path, severity: bad.length ? 'error' : fine ? 'information' : 'warning', data: { entity: e.key, helper: call.name, keys: helper.keys } },
               ),
             );
           }

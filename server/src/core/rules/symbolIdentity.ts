@@ -79,7 +79,7 @@ export const symbolIdentityRule: Rule = {
         } else if (e.change === 'added' && ![...renamed.values()].includes(e)) {
           const isStatic = e.new?.entity.storage.includes('static');
           out.push(
-            finding('KLP282', `${e.name}() is new: it lives in the livepatch module, and only patched callers reach it${isStatic ? '' : '; being global it is visible to other modules only while the livepatch is loaded'}.`, e.range, {
+            finding('KLP282', `${e.name}() is new: it lives in the livepatch module and only patched code can call it${isStatic ? '' : ' (a livepatch exports nothing, so other modules cannot link to it even though it is not static)'}.`, e.range, {
               file: f.path,
               data: { entity: e.key },
             }),
