@@ -26,7 +26,9 @@ function uses(ctx: RuleContext, f: FileAnalysis, typeName: string, field: string
   for (const file of ctx.files) {
     for (const [, facts] of file.facts.post) {
       for (const a of facts.accesses) {
-        if (a.resource !== resource && !a.resource.startsWith(resource + '.') && !a.resource.startsWith(resource + '[')) continue;
+        // x->field where the type of x is out of view (hunks only): a field the patch adds can only be this one
+        const untyped = !/^(struct|union) /.test(a.resource) && new RegExp(`::${field}(\\[\\])?$`).test(a.resource);
+        if (a.resource !== resource && !a.resource.startsWith(resource + '.') && !a.resource.startsWith(resource + '[') && !untyped) continue;
         (a.write ? writers : readers).add(facts.name);
         const r = relatedSite(ctx, file, a.site, 'post', `${facts.name}() ${a.write ? 'writes' : 'reads'} ${field}`);
         if (r && related.length < 12) related.push(r);
