@@ -9,7 +9,7 @@ import { analyzePatch, type AnalyzeOptions } from '../../server/src/core/analysi
 import type { Finding } from '../../server/src/core/findings';
 import type { TreeFacts } from '../../server/src/core/rules';
 import { runRules } from '../../server/src/core/rules';
-import { gitStyleDiff, fixtureTree, tempKernelTree } from '../helpers';
+import { gitStyleDiff, tempKernelTree } from '../helpers';
 
 /** Findings of a one-file change (code filter optional). */
 async function check(path: string, before: string, after: string, opts: AnalyzeOptions = {}): Promise<{ findings: Finding[]; text: string; lines: string[] }> {

@@ -172,20 +172,24 @@ export class IncludeGraph {
     return this.reverse.get(to) ?? [];
   }
 
-  /** Every file that includes `to` directly or through other files. */
-  transitive(to: number): Set<number> {
-    const seen = new Set<number>([to]);
-    const queue = [to];
-    while (queue.length) {
-      const from = this.direct(queue.pop()!);
+  /** Every file that includes `to` directly or through other files (ids, ascending). */
+  transitive(to: number): Int32Array {
+    const seen = new Uint8Array(this.paths.length);
+    seen[to] = 1;
+    const queue = new Int32Array(this.paths.length);
+    let head = 0;
+    let tail = 0;
+    queue[tail++] = to;
+    while (head < tail) {
+      const from = this.direct(queue[head++]);
       for (let k = 0; k < from.length; k++) {
-        if (!seen.has(from[k])) {
-          seen.add(from[k]);
-          queue.push(from[k]);
+        const id = from[k];
+        if (!seen[id]) {
+          seen[id] = 1;
+          queue[tail++] = id;
         }
       }
     }
-    seen.delete(to);
-    return seen;
+    return queue.slice(1, tail).sort();
   }
 }

@@ -14,7 +14,7 @@
  * bytes against the names it already holds, so a name seen a million times is
  * allocated once per thread.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 
 // ---------------------------------------------------------------------------
@@ -900,15 +900,41 @@ export class ScanSession implements CallSink {
     }
   }
 
+  /** One read buffer for every file of the session (files over the size limit are not read). */
+  private readBuf = Buffer.allocUnsafe(256 * 1024);
+
   /** Scan one file; null when it is unreadable, binary, too big or not a regular file. Never throws. */
   scanFile(job: ScanJob): FileRecord | null {
-    let buf: Buffer;
+    let fd = -1;
     try {
-      buf = readFileSync(join(this.root, job.path));
+      fd = openSync(join(this.root, job.path), 'r');
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.size > MAX_INDEX_FILE_BYTES) return null;
+      // read to the end: the file may have grown since it was listed
+      let len = 0;
+      for (;;) {
+        if (len === this.readBuf.length) {
+          if (len >= MAX_INDEX_FILE_BYTES + 1) return null;
+          const grown = Buffer.allocUnsafe(Math.min(this.readBuf.length * 2, MAX_INDEX_FILE_BYTES + 1));
+          this.readBuf.copy(grown, 0, 0, len);
+          this.readBuf = grown;
+        }
+        const n = readSync(fd, this.readBuf, len, this.readBuf.length - len, null);
+        if (n === 0) break;
+        len += n;
+      }
+      return this.scanBytes(job, this.readBuf.subarray(0, len));
     } catch {
       return null;
+    } finally {
+      if (fd >= 0) {
+        try {
+          closeSync(fd);
+        } catch {
+          // already closed
+        }
+      }
     }
-    return this.scanBytes(job, buf);
   }
 
   scanBytes(job: ScanJob, buf: Uint8Array): FileRecord | null {
