@@ -119,3 +119,17 @@ export function tempKernelTree(files: Record<string, string>): KernelTree {
   if (!t) throw new Error('temp tree not detected');
   return t;
 }
+
+/**
+ * A patch to the fixture tree whose findings need the tree's index: the
+ * patched file is built as a module (drivers/lensmod/Makefile, obj-m) and
+ * the new code calls lens_trace_on(), an inline helper in a header that
+ * tests the static key lens_trace_enabled (KLP192, KLP300).
+ */
+export function indexedTreePatch(): string {
+  const path = 'drivers/lensmod/lensmod_extra.c';
+  const before = readFileSync(join(TREE_DIR, path), 'utf8');
+  const after = before.replace('#include "lensmod.h"\n', '#include "lensmod.h"\n#include <linux/lens_trace.h>\n').replace('\treturn 1;', '\tif (lens_trace_on())\n\t\treturn 2;\n\treturn 1;');
+  if (after === before) throw new Error(`${path} changed: indexedTreePatch() no longer applies`);
+  return gitStyleDiff(path, before, after);
+}

@@ -5,13 +5,17 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Ajv from 'ajv-draft-04';
-import { ROOT, FIXTURES, TREE_DIR, docLine } from '../helpers';
+import { existsSync } from 'node:fs';
+import { ROOT, FIXTURES, TREE_DIR, docLine, indexedTreePatch } from '../helpers';
 
 const CLI = join(ROOT, 'out', 'cli.js');
 const patch = (name: string) => join(FIXTURES, 'patches', name);
 
+// the tree index cache goes to a directory of this run, not the user's ~/.cache
+const CACHE_HOME = mkdtempSync(join(tmpdir(), 'klp-lens-cli-cache-'));
+
 function run(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', input, timeout: 60000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', input, timeout: 60000, env: { ...process.env, XDG_CACHE_HOME: CACHE_HOME } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -158,4 +162,46 @@ test('--format sarif validates against the SARIF 2.1.0 schema and carries what c
   }
   const err = run0.results.find((x: { level: string; ruleId: string }) => x.level === 'error' && x.ruleId === 'KLP001');
   assert.equal(err.locations[0].physicalLocation.region.startLine, 4);
+});
+
+test('check --tree builds the tree index and uses it; --no-index skips the cross-file checks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-cli-'));
+  const file = join(dir, 'extra.patch');
+  const text = indexedTreePatch();
+  writeFileSync(file, text);
+  const codes = (out: string) => (JSON.parse(out).files[0].diagnostics as { code: string; severity: string; message: string; range: { start: { line: number } } }[]);
+  const r = run(['check', '--tree', TREE_DIR, '--format', 'json', file]);
+  assert.equal(r.code, 0, r.err);
+  const with_ = codes(r.out);
+  // KLP192: the inline helper and its key are in a header the patch does not touch: only the index knows
+  const helper = with_.find((d) => d.code === 'KLP192');
+  assert.ok(helper, JSON.stringify(with_));
+  assert.match(helper.message, /lens_trace_on\(\).*lens_trace_enabled/);
+  assert.equal(helper.range.start.line, docLine(text, '+\tif (lens_trace_on())'));
+  // KLP300: drivers/lensmod/Makefile builds lensmod_extra.o with obj-m
+  assert.match(with_.find((d) => d.code === 'KLP300')?.message ?? '', /module lensmod_extra/);
+  const r2 = run(['check', '--tree', TREE_DIR, '--no-index', '--format', 'json', file]);
+  assert.equal(r2.code, 0, r2.err);
+  const without = codes(r2.out).map((d) => d.code);
+  assert.ok(!without.includes('KLP192') && !without.includes('KLP300'), without.join(' '));
+  assert.match(r2.err, /--no-index/);
+});
+
+test('index --tree: statistics, the on-disk cache, and a second run served from it', () => {
+  const r = run(['index', '--tree', TREE_DIR, '--json']);
+  assert.equal(r.code, 0, r.err);
+  const st = JSON.parse(r.out);
+  assert.equal(st.root, TREE_DIR);
+  assert.ok(st.cache.startsWith(join(CACHE_HOME, 'livepatch-lens')), st.cache);
+  assert.ok(existsSync(st.cache));
+  assert.ok(st.files >= 20 && st.exports >= 5 && st.keys >= 3 && st.kbuildObjects >= 10, r.out);
+  const again = JSON.parse(run(['index', '--tree', TREE_DIR, '--json']).out);
+  assert.equal(again.rescanned, 0);
+  assert.equal(again.fromCache, st.files);
+  const text = run(['index', '--tree', TREE_DIR]);
+  assert.match(text.out, /^indexed .*: \d+ files \(0 scanned, \d+ from the cache\) in \d+ ms; \d+ exports, \d+ static keys/);
+  const bad = run(['index', '--tree', join(ROOT, 'docs')]);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.err.trim().split('\n').length, 1, bad.err);
+  assert.equal(run(['index']).code, 2);
 });

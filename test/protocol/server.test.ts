@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -24,6 +25,7 @@ import {
   ShutdownRequest,
   ExitNotification,
   ConfigurationRequest,
+  WorkDoneProgressCreateRequest,
   type ProtocolConnection,
   type PublishDiagnosticsParams,
   type DocumentSymbol,
@@ -32,7 +34,7 @@ import {
   TextDocumentSyncKind,
   type InitializeResult,
 } from 'vscode-languageserver-protocol/node';
-import { ROOT, FIXTURES, TREE_DIR, docLine } from '../helpers';
+import { ROOT, FIXTURES, TREE_DIR, docLine, indexedTreePatch } from '../helpers';
 
 interface Session {
   conn: ProtocolConnection;
@@ -41,8 +43,11 @@ interface Session {
   waitFor(pred: (p: PublishDiagnosticsParams) => boolean, ms?: number): Promise<PublishDiagnosticsParams>;
 }
 
+// the tree index cache of every server here goes to a directory of this run
+const CACHE_HOME = mkdtempSync(join(tmpdir(), 'klp-lens-server-cache-'));
+
 function start(config?: Record<string, unknown>): Session {
-  const child = spawn(process.execPath, [join(ROOT, 'out', 'cli.js'), 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'out', 'cli.js'), 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: CACHE_HOME } });
   const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   const diagnostics: PublishDiagnosticsParams[] = [];
   const waiters: { pred: (p: PublishDiagnosticsParams) => boolean; resolve: (p: PublishDiagnosticsParams) => void }[] = [];
@@ -207,4 +212,53 @@ test('the server publishes the same hazards as klp-lens check (every category th
   } finally {
     await stop(s);
   }
+});
+
+test('the server indexes the kernel tree in the background with progress, then refines the diagnostics', async () => {
+  const cache = mkdtempSync(join(tmpdir(), 'klp-lens-server-cache-'));
+  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-server-'));
+  const path = join(dir, 'extra.patch');
+  const text = indexedTreePatch();
+  writeFileSync(path, text);
+  const u = pathToFileURL(path).toString();
+  const run = async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'out', 'cli.js'), 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: cache } });
+    const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+    const published: PublishDiagnosticsParams[] = [];
+    const progress: string[] = [];
+    const logs: string[] = [];
+    conn.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => ({ kernelTree: TREE_DIR, debounceMs: 10 })));
+    conn.onRequest(WorkDoneProgressCreateRequest.type, () => null);
+    conn.onNotification('$/progress', (p: { value: { kind: string } }) => progress.push(p.value.kind));
+    conn.onNotification('window/logMessage', (p: { message: string }) => logs.push(p.message));
+    let resolve!: () => void;
+    const seen = new Promise<void>((r) => (resolve = r));
+    conn.onNotification(PublishDiagnosticsNotification.type, (p) => {
+      published.push(p);
+      if (p.diagnostics.some((d) => d.code === 'KLP192')) resolve();
+    });
+    conn.listen();
+    await conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true }, window: { workDoneProgress: true } }, workspaceFolders: null });
+    await conn.sendNotification(InitializedNotification.type, {});
+    await conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'diff', version: 1, text } });
+    await Promise.race([seen, new Promise((_, reject) => setTimeout(() => reject(new Error(`no KLP192 after the index: ${JSON.stringify(published.map((p) => p.diagnostics.map((d) => d.code)))}`)), 20000))]);
+    await conn.sendRequest(ShutdownRequest.type);
+    await conn.sendNotification(ExitNotification.type);
+    await new Promise<void>((r) => (child.exitCode !== null ? r() : child.on('exit', () => r())));
+    conn.dispose();
+    return { published, progress, logs };
+  };
+  const first = await run();
+  const last = first.published[first.published.length - 1];
+  const helper = last.diagnostics.find((d) => d.code === 'KLP192')!;
+  assert.match(helper.message, /lens_trace_on\(\).*static key lens_trace_enabled/);
+  assert.equal(helper.range.start.line, docLine(text, '+\tif (lens_trace_on())'));
+  assert.ok(last.diagnostics.some((d) => d.code === 'KLP300'), 'module placement from the index');
+  // the index reported its progress: begin … end
+  assert.equal(first.progress[0], 'begin');
+  assert.equal(first.progress[first.progress.length - 1], 'end');
+  assert.ok(first.logs.some((l) => /kernel tree index: \d+ files \(\d+ scanned, 0 from cache\)/.test(l)), first.logs.join('\n'));
+  // a second server starts from the on-disk cache: nothing rescanned
+  const second = await run();
+  assert.ok(second.logs.some((l) => /kernel tree index: \d+ files \(0 scanned, \d+ from cache\)/.test(l)), second.logs.join('\n'));
 });

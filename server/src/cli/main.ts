@@ -10,11 +10,12 @@
  * Argument parsing is commander's: subcommands, --help and --version with no
  * code of ours to keep in step.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { analyzePatch, DEFAULT_MAX_LENGTH } from '../core/analysis';
 import { KernelTree } from '../core/tree/kernelTree';
+import { TreeIndex, indexCacheFile } from '../core/index/treeIndex';
 import { decodeBytes } from '../core/text';
 import { formatJson, formatSarif, formatText, hasErrors, reportFile, type Report } from './report';
 import pkg from '../../../package.json';
@@ -54,6 +55,8 @@ function chooseTree(opt: { tree?: string | false }, log: (s: string) => void): K
 
 interface CheckOptions {
   tree?: string | false;
+  index?: boolean;
+  config?: string;
   kernelVersion?: string;
   arch?: string;
   format: 'text' | 'json' | 'sarif';
@@ -62,9 +65,48 @@ interface CheckOptions {
   progress?: boolean;
 }
 
+/** Why a file cannot be read as a regular file, or undefined when it can. */
+function unreadableFile(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return 'not a regular file';
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such file' : code ?? String(e);
+  }
+}
+
+const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+
+/** Build (or refresh) the tree's index, with progress on stderr when asked or on a terminal. */
+async function treeIndex(tree: KernelTree, opt: { config?: string; progress?: boolean }): Promise<TreeIndex> {
+  if (opt.config) {
+    const why = unreadableFile(opt.config);
+    if (why) throw new UsageError(`--config: cannot read ${opt.config}: ${why}`);
+  }
+  const show = opt.progress ?? process.stderr.isTTY === true;
+  let last = '';
+  const index = await TreeIndex.build(tree, {
+    configFile: opt.config,
+    onProgress: (p) => {
+      if (!show) return;
+      const line = `indexing ${tree.root}: ${p.phase} ${p.done}/${p.total}`;
+      if (line === last) return;
+      last = line;
+      process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
+    },
+  });
+  if (show && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  return index;
+}
+
 async function check(files: string[], opt: CheckOptions): Promise<number> {
   const err = (s: string) => process.stderr.write(s + '\n');
   const tree = chooseTree(opt, err);
+  const index = tree?.isKernel && opt.index !== false ? await treeIndex(tree, opt) : undefined;
+  if (tree && !tree.isKernel) err(`klp-lens: ${tree.root} is not a kernel source tree: its files are used, but it is not indexed (no checks that need the rest of the kernel)`);
+  else if (tree && !index) err('klp-lens: --no-index: checks that need the rest of the tree (exports, static keys in headers, callers, module placement, .config) are skipped');
   const report: Report = { tool: { name: 'klp-lens', version: pkg.version }, files: [] };
   const texts = new Map<string, string[]>();
   const showProgress = opt.progress ?? (files.length > 1 && process.stderr.isTTY === true);
@@ -72,7 +114,7 @@ async function check(files: string[], opt: CheckOptions): Promise<number> {
     const path = files[i];
     if (showProgress) process.stderr.write(process.stderr.isTTY ? `\r\x1b[K[${i + 1}/${files.length}] ${path}` : `[${i + 1}/${files.length}] ${path}\n`);
     const decoded = decodeBytes(readInput(path, opt.maxBytes));
-    const analysis = await analyzePatch(decoded.text, { tree, kernelVersion: opt.kernelVersion, arch: opt.arch, decoded: decoded.encoding === 'utf-8' && !decoded.nulAt ? undefined : decoded, maxLength: opt.maxBytes });
+    const analysis = await analyzePatch(decoded.text, { tree, index, kernelVersion: opt.kernelVersion, arch: opt.arch, decoded: decoded.encoding === 'utf-8' && !decoded.nulAt ? undefined : decoded, maxLength: opt.maxBytes });
     try {
       report.files.push(reportFile(path === '-' ? '<stdin>' : path, analysis));
       texts.set(path === '-' ? '<stdin>' : path, analysis.set.lines);
@@ -114,6 +156,8 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<files...>', 'patch files')
     .option('--tree <dir>', 'kernel source tree the patch applies to (default: the current directory if it is one)')
     .option('--no-tree', 'do not use a kernel tree: analyse the hunks alone')
+    .option('--no-index', 'with a tree, do not build or use its index (cross-file checks are skipped)')
+    .option('--config <file>', "the kernel .config (default: the tree's .config)")
     .option('--kernel-version <version>', 'kernel version the livepatch targets, e.g. 5.4 (default: the tree\'s)', (v: string) => {
       if (!/^\d+\.\d+/.test(v)) throw new UsageError(`--kernel-version: expected a version like 6.1, got "${v}"`);
       return v;
@@ -125,6 +169,31 @@ export async function main(argv: string[]): Promise<number> {
     .option('--progress', 'print progress on stderr (default: when stderr is a terminal and there are several files)')
     .action((files: string[], opts: CheckOptions) => {
       result = check(files, opts);
+    });
+
+  program
+    .command('index')
+    .description('build or refresh the index of a kernel tree (cached on disk; check --tree uses it)')
+    .requiredOption('--tree <dir>', 'kernel source tree')
+    .option('--config <file>', "the kernel .config (default: the tree's .config)")
+    .option('--json', 'print the statistics as JSON')
+    .option('--progress', 'print progress on stderr (default: when stderr is a terminal)')
+    .action((opts: { tree: string; config?: string; json?: boolean; progress?: boolean }) => {
+      result = (async () => {
+        const { tree, error } = KernelTree.open(opts.tree);
+        if (!tree) throw new UsageError(error ?? `no kernel tree at ${opts.tree}`);
+        if (!tree.isKernel) throw new UsageError(`${opts.tree} is not a kernel source tree (no top-level Makefile with VERSION and PATCHLEVEL, Kconfig and kernel/)`);
+        const index = await treeIndex(tree, opts);
+        const st = index.stats();
+        if (opts.json) process.stdout.write(JSON.stringify({ root: tree.root, cache: indexCacheFile(tree.root), ...st }, null, 2) + '\n');
+        else
+          process.stdout.write(
+            `indexed ${tree.root}${tree.version ? ` (${tree.version.text})` : ''}: ${st.files} files (${st.rescanned} scanned, ${st.fromCache} from the cache) in ${st.buildMs} ms; ` +
+              `${n(st.exports, 'export')}, ${n(st.keys, 'static key')}, ${n(st.staticCalls, 'static call')}, ${n(st.helpers, 'inline helper')}, ${n(st.macros, 'function-like macro')}, ${n(st.kbuildObjects, 'Kbuild object')}; ` +
+              `${index.hasConfig ? 'with a .config' : 'no .config'}; cache ${indexCacheFile(tree.root)} (${(st.cacheBytes / 1048576).toFixed(1)} MiB)${st.cacheError ? `, not written: ${st.cacheError}` : ''}\n`,
+          );
+        return 0;
+      })();
     });
 
   program

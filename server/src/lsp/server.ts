@@ -4,6 +4,7 @@
  * Diagnostics are pushed (publishDiagnostics), which every client supports,
  * Neovim 0.7 included.
  */
+import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -22,20 +23,30 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { analyzePatch, CancelledError, DEFAULT_MAX_LENGTH, type PatchAnalysis } from '../core/analysis';
 import { KernelTree } from '../core/tree/kernelTree';
 import { ParseCache } from '../core/syntax/cache';
+import { TreeIndex } from '../core/index/treeIndex';
 import { lineContext } from '../core/query';
 import { reportFile } from '../cli/report';
 import { changeLabel, documentSymbols, foldingRanges, toDiagnostic, type ConvertContext } from './convert';
 import pkg from '../../../package.json';
 
+function isReadableFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 export interface Settings {
   kernelTree: string;
+  kernelConfig: string;
   kernelVersion: string;
   arch: string;
   debounceMs: number;
   maxPatchBytes: number;
 }
 
-const DEFAULTS: Settings = { kernelTree: '', kernelVersion: '', arch: 'x86_64', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH };
+const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: 'x86_64', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH };
 
 /** Custom request: the patch model of a document as the CLI's JSON report. */
 export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
@@ -65,6 +76,51 @@ export function startServer(connection: Connection): void {
   let treeNote: string | undefined;
   // parsed tree files, reused while the author edits a patch (see core/syntax/cache.ts)
   let parseCache = new ParseCache();
+  // the tree's index: built in the background; until it is ready, findings come from the patch alone
+  let index: TreeIndex | undefined;
+  let indexAbort: AbortController | undefined;
+  let workDoneProgress = false;
+
+  const buildIndex = async (forTree: KernelTree) => {
+    indexAbort?.abort();
+    const abort = new AbortController();
+    indexAbort = abort;
+    let configFile = settings.kernelConfig || undefined;
+    if (configFile && !isReadableFile(configFile)) {
+      void connection.window.showWarningMessage(`livepatchLens.kernelConfig: cannot read ${configFile}; using the tree's own .config, if any.`);
+      configFile = undefined;
+    }
+    // a cached index answers at once; the build below then only rescans what changed on disk
+    const cached = TreeIndex.loadCached(forTree, undefined, { configFile });
+    if (cached && tree === forTree) {
+      index = cached;
+      reanalyseAll();
+    }
+    const progress = workDoneProgress ? await connection.window.createWorkDoneProgress().catch(() => undefined) : undefined;
+    progress?.begin('Livepatch Lens: indexing the kernel tree', 0, forTree.root, true);
+    progress?.token.onCancellationRequested(() => abort.abort());
+    let last = 0;
+    try {
+      const built = await TreeIndex.build(forTree, {
+        signal: abort.signal,
+        configFile,
+        onProgress: (p) => {
+          const pct = p.total ? Math.floor((100 * p.done) / p.total) : 0;
+          if (pct !== last) progress?.report(pct, `${p.phase} ${p.done}/${p.total}`);
+          last = pct;
+        },
+      });
+      if (abort.signal.aborted || tree !== forTree) return;
+      index = built;
+      const st = built.stats();
+      connection.console.log(`kernel tree index: ${st.files} files (${st.rescanned} scanned, ${st.fromCache} from cache) in ${st.buildMs} ms${st.cacheError ? `; cache not written: ${st.cacheError}` : ''}`);
+      reanalyseAll();
+    } catch (e) {
+      if (!abort.signal.aborted) connection.console.error(`kernel tree index failed: ${(e as Error).message}; findings use the patch and the tree files only`);
+    } finally {
+      progress?.done();
+    }
+  };
   // out/cli.js → the package root holds docs/
   const convert = (): ConvertContext => ({ docsRoot: dirname(__dirname), treeRoot: tree?.root, relatedInformation });
 
@@ -85,6 +141,10 @@ export function startServer(connection: Connection): void {
     }
     if (treeNote) void connection.window.showWarningMessage(treeNote);
     connection.console.log(`kernel tree: ${tree ? `${tree.root} (${tree.version?.text ?? 'version unknown'})` : 'none (hunks only)'}`);
+    index = undefined;
+    indexAbort?.abort();
+    // only a kernel tree is indexed: a folder named by hand could be anything (a home directory)
+    if (tree?.isKernel) void buildIndex(tree);
   };
 
   const readSettings = async () => {
@@ -119,6 +179,7 @@ export function startServer(connection: Connection): void {
           tree,
           kernelVersion: settings.kernelVersion || undefined,
           parseCache,
+          index,
           arch: settings.arch || undefined,
           maxLength: settings.maxPatchBytes,
           isCancelled: () => run.cancelled,
@@ -164,6 +225,7 @@ export function startServer(connection: Connection): void {
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     canPullConfig = params.capabilities.workspace?.configuration === true;
+    workDoneProgress = params.capabilities.window?.workDoneProgress === true;
     relatedInformation = params.capabilities.textDocument?.publishDiagnostics?.relatedInformation === true;
     const folders = params.workspaceFolders ?? [];
     workspaceRoots = folders.map((f) => f.uri).filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
@@ -195,12 +257,14 @@ export function startServer(connection: Connection): void {
   });
 
   connection.onDidChangeConfiguration(async (change) => {
+    const before = settings;
     if (canPullConfig) await readSettings();
     else {
       const s = (change.settings as { livepatchLens?: Partial<Settings> } | undefined)?.livepatchLens;
       settings = { ...DEFAULTS, ...(s ?? {}) };
     }
-    chooseTree();
+    // the tree, its parse cache and its index stay unless the tree or its .config changed
+    if (before.kernelTree !== settings.kernelTree || before.kernelConfig !== settings.kernelConfig) chooseTree();
     reanalyseAll();
   });
 

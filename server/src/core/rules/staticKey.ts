@@ -61,7 +61,11 @@ export const staticKeyRule: Rule = {
               why = home.where === 'patch' ? 'the key is new in the patch, so it lives in the livepatch module itself; the tools accept it' : `the key is in vmlinux (${home.file}), which the tools accept from Linux 5.8 on`;
             } else {
               severity = 'warning';
-              why = ctx.tree ? `the key ${key} was not found in the tree's index${ctx.index ? '' : ' (the index is not built yet)'}, so whether it lives in a module is unknown` : 'without a kernel tree it is unknown whether the key lives in vmlinux (accepted from 5.8) or in a module (rejected)';
+              why = home.file
+                ? `the key is defined in ${home.file}, which is built into vmlinux or as a module depending on the kernel configuration${ctx.index?.hasConfig ? '' : ' (no .config in the tree)'}: in a module it is rejected`
+                : ctx.tree
+                  ? `the key ${key} was not found in the tree${ctx.index ? "'s index" : ' (its index is not built yet)'}, so whether it lives in vmlinux (accepted from 5.8) or in a module (rejected) is unknown`
+                  : 'without a kernel tree it is unknown whether the key lives in vmlinux (accepted from 5.8) or in a module (rejected)';
             }
             out.push(
               finding('KLP190', `${call.name}(&${key}) in the patched ${e.name}(): ${why}. ${severity === 'information' ? 'No change needed.' : `Use static_key_enabled(&${key}) instead (a plain test, no jump label).`}`, at(ctx, e, call.site, call.name.length), {
