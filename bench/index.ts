@@ -6,13 +6,29 @@
  * temporary cache directory, then measures a no-change incremental build,
  * a cache-only load and the latency of 1,000 mixed queries.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KernelTree } from '../server/src/core/tree/kernelTree';
 import { TreeIndex, indexCacheFile, type IndexProgress } from '../server/src/core/index/treeIndex';
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+
+/**
+ * Peak resident memory of this process (workers included: they are threads).
+ * VmHWM, not getrusage's maxRSS: Linux carries maxRSS over from the parent
+ * across fork and exec, so a benchmark started by a big process would report
+ * the parent's peak.
+ */
+function peakRss(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return +m[1] * 1024;
+  } catch {
+    /* not Linux */
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
 
 void (async () => {
   const args = process.argv.slice(2);
@@ -41,7 +57,7 @@ void (async () => {
     const full = await TreeIndex.build(tree, { cacheDir, workers, onProgress, configFile });
     const fullMs = performance.now() - t0;
     if (process.stderr.isTTY) process.stderr.write('\r');
-    const rssFull = process.resourceUsage().maxRSS * 1024;
+    const rssFull = peakRss();
     const mem = process.memoryUsage();
     const s = full.stats();
     console.log(`tree           ${tree.root} (${tree.version?.text ?? 'no version'})`);
@@ -134,7 +150,7 @@ void (async () => {
     show("objectKind('fs/ext4/inode.c')", [index.objectKind('fs/ext4/inode.c'), index.moduleName('fs/ext4/inode.c')]);
     show("objectKind('drivers/net/ethernet/intel/e1000e/netdev.c')", [index.objectKind('drivers/net/ethernet/intel/e1000e/netdev.c'), index.moduleName('drivers/net/ethernet/intel/e1000e/netdev.c')]);
     show("kconfigType('EXT4_FS'), kconfigType('SMP')", [index.kconfigType('EXT4_FS'), index.kconfigType('SMP')]);
-    const rssEnd = process.resourceUsage().maxRSS * 1024;
+    const rssEnd = peakRss();
     console.log(`peak RSS (end) ${mb(rssEnd)}`);
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import { initParser, parseC, type Node, type Tree } from './syntax/parser';
 import type { Edit } from 'web-tree-sitter';
 import type { ParseSource } from './syntax/source';
 import type { ParseCache } from './syntax/cache';
+import type { FileResultCache } from './resultCache';
 import { extractEntities } from './entities/extract';
 import { diffEntities, type EntityChange, type Side } from './entities/diff';
 import { finding, sortFindings, type Finding } from './findings';
@@ -66,6 +67,10 @@ export interface AnalyzeOptions {
   keepSyntax?: boolean;
   /** Reuse parsed pre-images of tree files between analyses (the server keeps one). */
   parseCache?: ParseCache;
+  /** Reuse the per-file results of files whose part of the patch did not change (the server keeps one; ignored with keepSyntax). */
+  resultCache?: FileResultCache;
+  /** false: build the patch model only (entities), without the facts and hazard rules (benchmarks of the model). */
+  rules?: boolean;
   /** The tree's index, when built: rules use it for cross-file facts. */
   index?: TreeFacts;
   /** Target kernel version ("6.1") and arch ("x86_64"); the version defaults to the tree's. */
@@ -131,7 +136,7 @@ function analyzeLoaded(text: string, options: AnalyzeOptions, async: boolean): P
   const files: FileAnalysis[] = [];
   const finish = (): PatchAnalysis => {
     const ctx: RuleContext = { set, files, tree: options.tree, index: options.index, target: targetOf(options) };
-    findings.push(...runRules(ctx));
+    if (options.rules !== false) findings.push(...runRules(ctx));
     sortFindings(findings);
     let disposed = false;
     return {
@@ -248,6 +253,21 @@ function parseSides(fc: FileChange, cache?: ParseCache): { pre?: Side; post?: Si
 }
 
 function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], options: AnalyzeOptions): FileAnalysis {
+  const cache = options.keepSyntax || options.rules === false ? undefined : options.resultCache;
+  const key = cache?.keyOf(fc, set.lines);
+  const hit = key !== undefined ? cache!.get(key) : undefined;
+  if (hit) {
+    findings.push(...hit.findings);
+    return { ...fc, entities: hit.entities, facts: hit.facts };
+  }
+  const own: Finding[] = [];
+  const fa = analyzeFileNow(fc, set, own, options);
+  findings.push(...own);
+  if (key !== undefined) cache!.set(key, { entities: fa.entities, facts: fa.facts, findings: own });
+  return fa;
+}
+
+function analyzeFileNow(fc: FileChange, set: PatchSet, findings: Finding[], options: AnalyzeOptions): FileAnalysis {
   const keepSyntax = options.keepSyntax === true;
   const fa: FileAnalysis = { ...fc, entities: [], facts: emptyFacts() };
   if (fc.binary) {
@@ -261,7 +281,7 @@ function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], options
   try {
     const emptySide = (img: FileChange['pre']): Side => ({ image: img, src: buildParseSource(img), ents: { entities: [], byKey: new Map(), localsOf: () => [] } });
     fa.entities = diffEntities(pre ?? emptySide(fc.pre), post ?? emptySide(fc.post), set.lines);
-    fa.facts = collectFileFacts(fa.entities, pre, post);
+    if (options.rules !== false) fa.facts = collectFileFacts(fa.entities, pre, post, undefined, options.keepSyntax ? undefined : options.resultCache?.functions);
     const err = firstParseError(fc.path, post, set.lines);
     if (err) findings.push(err);
   } finally {

@@ -23,6 +23,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { analyzePatch, CancelledError, DEFAULT_MAX_LENGTH, type PatchAnalysis } from '../core/analysis';
 import { KernelTree } from '../core/tree/kernelTree';
 import { ParseCache } from '../core/syntax/cache';
+import { FileResultCache } from '../core/resultCache';
 import { TreeIndex } from '../core/index/treeIndex';
 import { lineContext } from '../core/query';
 import { reportFile } from '../cli/report';
@@ -76,6 +77,8 @@ export function startServer(connection: Connection): void {
   let treeNote: string | undefined;
   // parsed tree files, reused while the author edits a patch (see core/syntax/cache.ts)
   let parseCache = new ParseCache();
+  // per-file results of the last analyses: an edit re-analyses only the file it touches
+  const resultCache = new FileResultCache();
   // the tree's index: built in the background; until it is ready, findings come from the patch alone
   let index: TreeIndex | undefined;
   let indexAbort: AbortController | undefined;
@@ -129,6 +132,7 @@ export function startServer(connection: Connection): void {
     treeNote = undefined;
     parseCache.dispose();
     parseCache = new ParseCache();
+    resultCache.clear();
     if (settings.kernelTree) {
       const opened = KernelTree.open(settings.kernelTree);
       if (opened.error) treeNote = `livepatchLens.kernelTree: ${opened.error}; analysing hunks alone.`;
@@ -179,6 +183,7 @@ export function startServer(connection: Connection): void {
           tree,
           kernelVersion: settings.kernelVersion || undefined,
           parseCache,
+          resultCache,
           index,
           arch: settings.arch || undefined,
           maxLength: settings.maxPatchBytes,

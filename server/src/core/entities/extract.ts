@@ -189,8 +189,9 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
       counts.set(base, n - 1);
       return first;
     }
+    const { start: _start, ...fields } = e;
     const entity: Entity = {
-      ...e,
+      ...fields,
       key: n === 1 ? base : `${base}#${n}`,
       startRow,
       endRow,
@@ -198,7 +199,6 @@ export function extractEntities(tree: Tree, src: ParseSource, docLineOf?: (image
       annotations: annotationsIn(src, start.startIndex, headEnd(e.node)),
       storage: storageOf(e.node),
     };
-    delete (entity as { start?: Node }).start;
     if (!firstByBase.has(base)) firstByBase.set(base, entity);
     entities.push(entity);
     return entity;

@@ -215,6 +215,9 @@ function pseudoLock(name: string): string {
 const GENERIC_GET = /^([a-z][a-z0-9_]*?)_(get|hold|grab|ref|acquire)$|^(?:get|grab|hold)_([a-z][a-z0-9_]*)$/;
 const GENERIC_PUT = /^([a-z][a-z0-9_]*?)_(put|release|unref|drop)$|^(?:put|drop|release)_([a-z][a-z0-9_]*)$/;
 
+/** The node kinds functionFacts reads. */
+const VISITED = ['compound_statement', 'call_expression', 'update_expression', 'assignment_expression', 'field_expression', 'gnu_asm_expression', 'while_statement', 'for_statement'];
+
 /** Facts of a function entity on one side. */
 export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<string>, types?: StructTypes): FunctionFacts {
   const facts: FunctionFacts = { key: e.key, name: e.name, calls: [], effects: [], accesses: [], fnRefs: [], asm: [], sleeps: false, kthreadLoop: false, locals: {} };
@@ -227,19 +230,17 @@ export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<
     facts.effects.push({ resource, op, amount, via, site: siteOf(side, at), locksHeld: [...held] });
   };
 
-  const visit = (n: Node): void => {
-    // An error path (an if-branch ending in return/goto) that unlocks does not end the lock for the code after it.
-    if (n.type === 'compound_statement' && n.parent?.type === 'if_statement') {
-      const lastStmt = n.namedChildren.filter((c) => c !== null && c.type !== 'comment').pop();
-      if (lastStmt && /^(return|goto|break|continue)_statement$/.test(lastStmt.type)) {
-        const saved = [...held];
-        for (const c of n.namedChildren) if (c) visit(c);
-        held.length = 0;
-        held.push(...saved);
+  // The nodes of the kinds below, in document order (one call into the parser, no walk in JS).
+  // Returns the locks to restore after n when n is an error path.
+  const visit = (n: Node): string[] | undefined => {
+    switch (n.type) {
+      case 'compound_statement': {
+        // An error path (an if-branch ending in return/goto) that unlocks does not end the lock for the code after it.
+        if (n.parent?.type !== 'if_statement') return;
+        const lastStmt = n.namedChildren.filter((c) => c !== null && c.type !== 'comment').pop();
+        if (lastStmt && /^(return|goto|break|continue)_statement$/.test(lastStmt.type)) return [...held];
         return;
       }
-    }
-    switch (n.type) {
       case 'call_expression': {
         const fnNode = n.childForFieldName('function');
         const argsNode = n.childForFieldName('arguments');
@@ -323,15 +324,6 @@ export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<
       case 'gnu_asm_expression':
         facts.asm.push(siteOf(side, n));
         break;
-      case 'identifier': {
-        // a function of this file used as a value: &fn, fn in an initializer or argument
-        if (fileFunctions.has(n.text)) {
-          const p = n.parent;
-          const called = p?.type === 'call_expression' && p.childForFieldName('function')?.id === n.id;
-          if (!called) facts.fnRefs.push({ name: n.text, site: siteOf(side, n) });
-        }
-        break;
-      }
       case 'while_statement':
       case 'for_statement': {
         const cond = text(side, n.childForFieldName('condition'));
@@ -343,11 +335,39 @@ export function functionFacts(side: Side, e: Entity, fileFunctions: ReadonlySet<
       default:
         break;
     }
-    for (const c of n.namedChildren) if (c) visit(c);
   };
   for (const part of parts) {
     const body = part.type === 'compound_statement' ? part : part.childForFieldName('body');
-    if (body) visit(body);
+    if (!body) continue;
+    const restores: { end: number; held: string[] }[] = [];
+    for (const n of body.descendantsOfType(VISITED)) {
+      if (!n) continue;
+      while (restores.length && restores[restores.length - 1].end <= n.startIndex) {
+        held.length = 0;
+        held.push(...restores.pop()!.held);
+      }
+      const saved = visit(n);
+      if (saved) restores.push({ end: n.endIndex, held: saved });
+    }
+    if (restores.length) {
+      held.length = 0;
+      held.push(...restores[0].held);
+    }
+    // a function of this file used as a value (&fn, fn in an initializer or argument): found in the
+    // text, confirmed in the tree (not a comment, a string or the callee of a call)
+    if (fileFunctions.size) {
+      const t = side.src.text;
+      const word = /(?<![\w$])[A-Za-z_]\w*/g;
+      word.lastIndex = body.startIndex;
+      for (let m = word.exec(t); m && m.index < body.endIndex; m = word.exec(t)) {
+        if (!fileFunctions.has(m[0])) continue;
+        const n = body.descendantForIndex(m.index, m.index + m[0].length);
+        if (n?.type !== 'identifier') continue;
+        const p = n.parent;
+        const called = p?.type === 'call_expression' && p.childForFieldName('function')?.id === n.id;
+        if (!called) facts.fnRefs.push({ name: m[0], site: siteOf(side, n) });
+      }
+    }
   }
   // tail call: the last statement of the (first) body
   const body = e.node.type === 'compound_statement' ? e.node : e.node.childForFieldName('body');

@@ -11,6 +11,41 @@ import type { Side, EntityChange } from '../entities/diff';
 import type { Entity } from '../entities/extract';
 import { functionFacts, structTypesOf, type FunctionFacts, type StructTypes } from './extract';
 import { LINE_USERS } from './ops';
+import { createHash } from 'node:crypto';
+
+/** FunctionFacts kept between analyses (FileResultCache provides one), by factsKey(). */
+export interface FactsMemo {
+  get(key: string): FunctionFacts | undefined;
+  set(key: string, facts: FunctionFacts): void;
+}
+
+/**
+ * What a function's facts depend on: its text on this side, where each of its
+ * rows lands in the image and the patch document (every Site comes from
+ * that), the file's function names and struct member types (`context`).
+ */
+function factsKey(side: Side, e: Entity, context: string): string {
+  const h = createHash('sha1');
+  h.update(`${e.kind}\0${e.key}\0${context}`);
+  for (const n of [e.node, ...(e.extra ?? []).map((x) => x.node)]) {
+    h.update(`\0${n.startPosition.column}\0`);
+    h.update(side.src.text.slice(n.startIndex, n.endIndex));
+    const rows: string[] = [];
+    for (let r = n.startPosition.row; r <= n.endPosition.row; r++) {
+      const img = side.src.toImage[r] ?? -1;
+      rows.push(img < 0 ? '-' : `${img}:${side.image.docLine[img]}:${side.image.changed[img]}`);
+    }
+    h.update(rows.join(','));
+  }
+  return h.digest('base64');
+}
+
+function contextKey(fns: ReadonlySet<string>, types: StructTypes): string {
+  const h = createHash('sha1');
+  h.update([...fns].sort().join(','));
+  for (const [t, fields] of [...types].sort((a, b) => (a[0] < b[0] ? -1 : 1))) h.update(`\0${t}{${[...fields].map(([f, ft]) => `${f}:${ft}`).join(';')}}`);
+  return h.digest('base64');
+}
 
 export interface ScopeFacts {
   /** Symbols exported in this file (after the patch, else before): name → EXPORT_SYMBOL flavour. */
@@ -102,7 +137,51 @@ function collectScope(entities: EntityChange[], pre: Side | undefined, post: Sid
   return scope;
 }
 
-export function collectFileFacts(entities: EntityChange[], pre: Side | undefined, post: Side | undefined, shared?: StructTypes): FileFacts {
+/**
+ * Resources whose use changes in a changed function: the multiset of what the
+ * function does to them (operation, amount, API, read or write) differs
+ * between its old and new version. A function that is added or removed, or
+ * whose locking changes, changes every resource it touches. Only these can
+ * make a protocol with unchanged functions inconsistent, so only they are
+ * looked up in the rest of the file.
+ */
+function changedResources(facts: FileFacts): Set<string> {
+  const out = new Set<string>();
+  const uses = (f: FunctionFacts) => {
+    const m = new Map<string, string[]>();
+    const add = (r: string, sig: string) => {
+      const l = m.get(r);
+      if (l) l.push(sig);
+      else m.set(r, [sig]);
+    };
+    for (const e of f.effects) add(e.resource, `${e.op}|${e.amount}|${e.via}`);
+    for (const a of f.accesses) add(a.resource, a.write ? 'w' : 'r');
+    return m;
+  };
+  const lockSig = (f: FunctionFacts) =>
+    f.effects
+      .filter((e) => e.op === 'lock' || e.op === 'unlock')
+      .map((e) => `${e.resource}|${e.op}|${e.via}`)
+      .join('\0');
+  for (const key of new Set([...facts.pre.keys(), ...facts.post.keys()])) {
+    const a = facts.pre.get(key);
+    const b = facts.post.get(key);
+    if (!a || !b || lockSig(a) !== lockSig(b)) {
+      for (const f of [a, b]) if (f) for (const x of [...f.effects, ...f.accesses]) out.add(x.resource);
+      continue;
+    }
+    const ua = uses(a);
+    const ub = uses(b);
+    for (const r of new Set([...ua.keys(), ...ub.keys()])) {
+      const x = (ua.get(r) ?? []).sort().join('\0');
+      const y = (ub.get(r) ?? []).sort().join('\0');
+      if (x !== y) out.add(r);
+    }
+  }
+  return out;
+}
+
+export function collectFileFacts(entities: EntityChange[], pre: Side | undefined, post: Side | undefined, shared?: StructTypes, memo?: FactsMemo): FileFacts {
   const facts = emptyFacts();
   facts.scope = collectScope(entities, pre, post);
   const changed = entities.filter((e) => CODE.has(e.kind));
@@ -111,25 +190,34 @@ export function collectFileFacts(entities: EntityChange[], pre: Side | undefined
   const fnPost = functionNames(post);
   const typesPre: StructTypes = pre ? structTypesOf(pre, new Map(shared ?? [])) : new Map(shared ?? []);
   const typesPost: StructTypes = post ? structTypesOf(post, new Map(shared ?? [])) : new Map(shared ?? []);
+  // facts of a function whose text and position did not change come from the memo
+  const ctxPre = memo && pre ? contextKey(fnPre, typesPre) : '';
+  const ctxPost = memo && post ? contextKey(fnPost, typesPost) : '';
+  const factsOf = (side: Side, e: Entity, fns: ReadonlySet<string>, types: StructTypes, ctx: string): FunctionFacts => {
+    if (!memo) return functionFacts(side, e, fns, types);
+    const key = factsKey(side, e, ctx);
+    let f = memo.get(key);
+    if (!f) memo.set(key, (f = functionFacts(side, e, fns, types)));
+    return f;
+  };
   for (const e of changed) {
     const a = pre?.ents.byKey.get(e.key);
     const b = post?.ents.byKey.get(e.key);
-    if (a && pre && CODE.has(a.kind)) facts.pre.set(e.key, functionFacts(pre, a, fnPre, typesPre));
-    if (b && post && CODE.has(b.kind)) facts.post.set(e.key, functionFacts(post, b, fnPost, typesPost));
+    if (a && pre && CODE.has(a.kind)) facts.pre.set(e.key, factsOf(pre, a, fnPre, typesPre, ctxPre));
+    if (b && post && CODE.has(b.kind)) facts.post.set(e.key, factsOf(post, b, fnPost, typesPost, ctxPost));
   }
   // Fields the changed code touches: find the other functions of the file that touch them.
   if (post) {
-    // needles: field names (->f, .f), reference-count API stems (foo_get/put_foo), global counters
+    // needles from the resources whose use changes: field names (->f, .f), reference-count API
+    // stems (foo_get/put_foo), global counters
     const fields = new Set<string>();
     const stems = new Set<string>();
     const globals = new Set<string>();
-    for (const f of [...facts.pre.values(), ...facts.post.values()]) {
-      for (const x of [...f.effects, ...f.accesses]) {
-        const m = /::(?:.*\.)?([A-Za-z_]\w*)(\[\])?$/.exec(x.resource);
-        if (m && m[1].length > 2) fields.add(m[1]);
-        else if (x.resource.startsWith('api:')) stems.add(x.resource.slice(4));
-        else if (/^[A-Za-z_]\w{3,}$/.test(x.resource)) globals.add(x.resource);
-      }
+    for (const resource of changedResources(facts)) {
+      const m = /::(?:.*\.)?([A-Za-z_]\w*)(\[\])?$/.exec(resource);
+      if (m && m[1].length > 2) fields.add(m[1]);
+      else if (resource.startsWith('api:')) stems.add(resource.slice(4));
+      else if (/^[A-Za-z_]\w{3,}$/.test(resource)) globals.add(resource);
     }
     const alts: string[] = [];
     if (fields.size) alts.push(`(->|\\.)\\s*(${[...fields].join('|')})\\b`);
@@ -140,7 +228,7 @@ export function collectFileFacts(entities: EntityChange[], pre: Side | undefined
       for (const e of post.ents.entities) {
         if (!CODE.has(e.kind) || facts.post.has(e.key)) continue;
         if (!pattern.test(textOf(post, e))) continue;
-        facts.context.set(e.key, functionFacts(post, e, fnPost, typesPost));
+        facts.context.set(e.key, factsOf(post, e, fnPost, typesPost, ctxPost));
       }
     }
   }

@@ -66,3 +66,4 @@ export function parseC(text: string, oldTree?: Tree): Tree {
   if (!empty) throw new Error('tree-sitter failed to parse an empty text');
   return empty;
 }
+

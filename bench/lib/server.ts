@@ -1,0 +1,138 @@
+/**
+ * The language server as an editor sees it: spawn `klp-lens serve --stdio`,
+ * open a patch, then time edit → publishDiagnostics round trips. With a tree,
+ * the server's own background index build is timed too (from the
+ * `initialized` notification to its "kernel tree index:" log line).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  createProtocolConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  InitializeRequest,
+  InitializedNotification,
+  DidOpenTextDocumentNotification,
+  DidChangeTextDocumentNotification,
+  PublishDiagnosticsNotification,
+  ConfigurationRequest,
+  ShutdownRequest,
+  ExitNotification,
+  type PublishDiagnosticsParams,
+} from 'vscode-languageserver-protocol/node';
+
+export interface ServerLatency {
+  /** open → first diagnostics (tree files read and parsed for the first time) */
+  firstMs: number;
+  /** edit → diagnostics, every edit */
+  editMs: number[];
+  medianMs: number;
+  p90Ms: number;
+  diagnostics: number;
+  /** with a tree: the background index build, as the server logged it */
+  index?: { readyMs: number; loggedMs: number; files: number };
+  rssIdleMiB: number;
+  rssEndMiB: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
+
+/**
+ * Each edit rewrites one `+` line of the patch (a numbered comment at its
+ * end), on lines spread through the document, so every round trip
+ * re-analyses a patch text the server has not seen before.
+ */
+export async function serverLatency(cli: string, patch: string, opts: { tree?: string; edits: number; nodeArgs?: string[] }): Promise<ServerLatency> {
+  const cacheHome = mkdtempSync(join(tmpdir(), 'klp-lens-bench-cache-'));
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), cli, 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
+  const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const rss = () => {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    return m ? +m[1] / 1024 : NaN;
+  };
+  conn.onRequest(ConfigurationRequest.type, (p) => p.items.map(() => ({ kernelTree: opts.tree ?? '', debounceMs: 0 })));
+  let indexLog: { at: number; ms: number; files: number } | undefined;
+  let indexSeen: () => void = () => undefined;
+  conn.onNotification('window/logMessage', (p: { message: string }) => {
+    const m = /^kernel tree index: (\d+) files .* in (\d+) ms/.exec(p.message);
+    if (m) {
+      indexLog = { at: performance.now(), ms: +m[2], files: +m[1] };
+      indexSeen();
+    }
+  });
+  let waiting: { version: number; resolve: (p: PublishDiagnosticsParams) => void } | undefined;
+  conn.onNotification(PublishDiagnosticsNotification.type, (p) => {
+    if (waiting && p.version === waiting.version) waiting.resolve(p);
+  });
+  const published = (version: number) => new Promise<PublishDiagnosticsParams>((resolve) => (waiting = { version, resolve }));
+  conn.listen();
+  try {
+    await conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+    const t0 = performance.now();
+    await conn.sendNotification(InitializedNotification.type, {});
+    let index: ServerLatency['index'];
+    if (opts.tree) {
+      // diagnostics are measured against the indexed tree: wait for the background build
+      await new Promise<void>((resolve, reject) => {
+        if (indexLog) return resolve();
+        const timer = setTimeout(() => reject(new Error('the server did not finish indexing the tree in 10 minutes')), 600_000);
+        indexSeen = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      index = { readyMs: indexLog!.at - t0, loggedMs: indexLog!.ms, files: indexLog!.files };
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const rssIdleMiB = rss();
+    const uri = pathToFileURL(join(tmpdir(), 'klp-lens-bench.patch')).toString();
+    let lines = patch.split('\n');
+    const plus = lines.flatMap((l, i) => (l.startsWith('+') && !l.startsWith('+++') && l.trim().length > 1 ? [i] : []));
+    let version = 1;
+    let t = performance.now();
+    let wait = published(version);
+    await conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'kernel-patch', version, text: patch } });
+    const first = await wait;
+    const firstMs = performance.now() - t;
+    const editMs: number[] = [];
+    for (let k = 0; k < opts.edits; k++) {
+      // a new text every time (no edit returns to a state the server has seen)
+      const line = plus[(k * 7919) % plus.length];
+      const old = lines[line];
+      const next = `${old.replace(/ \/\* edit \d+ \*\/$/, '')} /* edit ${k} */`;
+      lines = [...lines.slice(0, line), next, ...lines.slice(line + 1)];
+      version++;
+      wait = published(version);
+      t = performance.now();
+      await conn.sendNotification(DidChangeTextDocumentNotification.type, {
+        textDocument: { uri, version },
+        contentChanges: [{ range: { start: { line, character: 0 }, end: { line, character: old.length } }, text: next }],
+      });
+      await wait;
+      editMs.push(performance.now() - t);
+    }
+    const rssEndMiB = rss();
+    return { firstMs, editMs, medianMs: median(editMs), p90Ms: quantile(editMs, 0.9), diagnostics: first.diagnostics.length, index, rssIdleMiB, rssEndMiB };
+  } finally {
+    await conn.sendRequest(ShutdownRequest.type).catch(() => undefined);
+    await conn.sendNotification(ExitNotification.type).catch(() => undefined);
+    // let the server exit by itself (it writes a --cpu-prof profile then), kill it after 5 s
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      const t = setTimeout(() => {
+        child.kill();
+        resolve();
+      }, 5000);
+      child.on('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    conn.dispose();
+    rmSync(cacheHome, { recursive: true, force: true });
+  }
+}
