@@ -133,3 +133,152 @@ export function indexedTreePatch(): string {
   if (after === before) throw new Error(`${path} changed: indexedTreePatch() no longer applies`);
   return gitStyleDiff(path, before, after);
 }
+
+/**
+ * A kernel-style tree and a patch against it that together raise every
+ * hazard category (with arch ppc64le for the sibling call): drivers/zoo/zoo.c
+ * built as a module (obj-m via CONFIG_ZOO=m), a header, a lib/ file, and a
+ * .config with a livepatch blocker. The CLI and the server must report the
+ * same findings on it.
+ */
+export function hazardZoo(): { root: string; patch: string } {
+  const { mkdtempSync, mkdirSync, writeFileSync } = require('node:fs') as typeof import('node:fs');
+  const { tmpdir } = require('node:os') as typeof import('node:os');
+  const C = (...l: string[]) => l.join('\n') + '\n';
+  const files: Record<string, [string, string]> = {};
+  const header = C(
+    '/* SPDX-License-Identifier: GPL-2.0 */',
+    '#ifndef _LINUX_ZOO_H',
+    '#define _LINUX_ZOO_H',
+    '',
+    'struct zoo_dev {',
+    '\tspinlock_t lock;',
+    '\tunsigned int users;',
+    '\tunsigned long flags;',
+    '};',
+    '',
+    'static inline int zoo_scale(int x)',
+    '{',
+    '\treturn x * 2;',
+    '}',
+    '',
+    '#endif /* _LINUX_ZOO_H */',
+  );
+  files['include/linux/zoo.h'] = [header, header.replace('\tunsigned long flags;\n', '\tunsigned long flags;\n\tunsigned int errors;\n').replace('return x * 2;', 'return x * 3;')];
+  const zoo = C(
+    '// SPDX-License-Identifier: GPL-2.0',
+    '#include <linux/module.h>',
+    '#include <linux/livepatch.h>',
+    '#include <linux/zoo.h>',
+    '',
+    'DEFINE_STATIC_KEY_FALSE(zoo_key);',
+    'DEFINE_STATIC_CALL(zoo_notify, zoo_notify_default);',
+    '',
+    'static int zoo_limit = 16;',
+    '',
+    'int zoo_sum(int a)',
+    '{',
+    '\treturn a;',
+    '}',
+    'EXPORT_SYMBOL_NS_GPL(zoo_sum, ZOO);',
+    '',
+    'void zoo_get(struct zoo_dev *d)',
+    '{',
+    '\td->users++;',
+    '}',
+    '',
+    'void zoo_put(struct zoo_dev *d)',
+    '{',
+    '\td->users--;',
+    '}',
+    '',
+    'static int zoo_use(struct zoo_dev *d, int x)',
+    '{',
+    '\tspin_lock(&d->lock);',
+    '\td->flags |= 1;',
+    '\tspin_unlock(&d->lock);',
+    '\treturn zoo_scale(x);',
+    '}',
+    '',
+    'static void zoo_check(struct zoo_dev *d)',
+    '{',
+    '\tWARN_ON(!d);',
+    '}',
+    '',
+    'static int zoo_tail(struct zoo_dev *d)',
+    '{',
+    '\treturn zoo_use(d, 1);',
+    '}',
+    '',
+    'static int __init zoo_init(void)',
+    '{',
+    '\treturn 0;',
+    '}',
+    'module_init(zoo_init);',
+    '',
+    'static void __sched zoo_wait(void)',
+    '{',
+    '\tschedule();',
+    '}',
+    '',
+    'static notrace u64 zoo_clock(void)',
+    '{',
+    '\treturn 0;',
+    '}',
+    '',
+    'int zoo_reset(struct zoo_dev *d)',
+    '{',
+    '\td->users = 0;',
+    '\treturn 0;',
+    '}',
+    '',
+    'SYSCALL_DEFINE1(zoo_ping, int, fd)',
+    '{',
+    '\treturn fd < 0 ? -EBADF : 0;',
+    '}',
+    '',
+    'static int zoo_quick(void)',
+    '{',
+    '\treturn 0;',
+    '}',
+    '',
+    'MODULE_LICENSE("GPL");',
+  );
+  const zooAfter = zoo
+    .replace('static int zoo_limit = 16;', 'static int zoo_limit = 32;')
+    .replace('\td->users++;', '\td->users += 2;')
+    .replace('\td->users--;', '\td->users -= 2;')
+    .replace(
+      '\tspin_lock(&d->lock);\n\td->flags |= 1;',
+      '\tstatic int calls;\n\n\tcalls++;\n\tif (static_branch_unlikely(&zoo_key))\n\t\tWARN_ONCE(x < 0, "zoo: %d\\n", x);\n\tstatic_call(zoo_notify)(d);\n\tasm volatile("" ::: "memory");\n\tklp_shadow_alloc(d, 1, sizeof(int), GFP_ATOMIC, NULL, NULL);\n\tspin_lock(&d->lock);\n\td->flags |= 1;',
+    )
+    .replace('\treturn zoo_use(d, 1);', '\treturn zoo_use(d, 2);')
+    .replace('static int __init zoo_init(void)\n{\n\treturn 0;', 'static int __init zoo_init(void)\n{\n\treturn zoo_sum(0);')
+    .replace('\tschedule();', '\tschedule();\n\tcpu_relax();')
+    .replace('\treturn 0;\n}\n\nint zoo_reset', '\treturn 1;\n}\n\nint zoo_reset')
+    .replace('int zoo_reset(struct zoo_dev *d)', 'static int zoo_reset(struct zoo_dev *d)')
+    .replace('fd < 0 ? -EBADF : 0', 'fd < 0 ? -EBADF : -ENOSYS')
+    .replace('MODULE_LICENSE("GPL");', 'EXPORT_SYMBOL(zoo_quick);\nKPATCH_IGNORE_FUNCTION(zoo_quick);\nKLP_PRE_PATCH_CALLBACK(zoo_init);\nMODULE_LICENSE("GPL");');
+  files['drivers/zoo/zoo.c'] = [zoo, zooAfter];
+  const lib = C('// SPDX-License-Identifier: GPL-2.0', 'int zoo_hash(int x)', '{', '\treturn x;', '}');
+  files['lib/zoo_hash.c'] = [lib, lib.replace('\treturn x;', '\treturn x * 31;')];
+
+  const root = mkdtempSync(join(tmpdir(), 'klp-lens-zoo-'));
+  const put = (path: string, text: string) => {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  };
+  put('Makefile', 'VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\nEXTRAVERSION =\n');
+  put('Kconfig', 'source "drivers/zoo/Kconfig"\n');
+  put('kernel/Makefile', 'obj-y += fork.o\n');
+  put('drivers/zoo/Kconfig', 'config ZOO\n\ttristate "Zoo"\n');
+  put('drivers/zoo/Makefile', 'obj-$(CONFIG_ZOO) += zoo.o\n');
+  put('lib/Makefile', 'obj-y += zoo_hash.o\n');
+  put('.config', 'CONFIG_LIVEPATCH=y\nCONFIG_DEBUG_INFO=y\nCONFIG_GCC_PLUGIN_RANDSTRUCT=y\nCONFIG_ZOO=m\n');
+  const parts: string[] = [];
+  for (const [path, [before, after]] of Object.entries(files)) {
+    put(path, before);
+    parts.push(gitStyleDiff(path, before, after));
+  }
+  return { root, patch: parts.join('') };
+}

@@ -34,7 +34,7 @@ import {
   TextDocumentSyncKind,
   type InitializeResult,
 } from 'vscode-languageserver-protocol/node';
-import { ROOT, FIXTURES, TREE_DIR, docLine, indexedTreePatch } from '../helpers';
+import { ROOT, FIXTURES, TREE_DIR, docLine, indexedTreePatch, hazardZoo } from '../helpers';
 
 interface Session {
   conn: ProtocolConnection;
@@ -261,4 +261,41 @@ test('the server indexes the kernel tree in the background with progress, then r
   // a second server starts from the on-disk cache: nothing rescanned
   const second = await run();
   assert.ok(second.logs.some((l) => /kernel tree index: \d+ files \(0 scanned, \d+ from cache\)/.test(l)), second.logs.join('\n'));
+});
+
+test('every hazard category shows up in klp-lens check and in the server, with the same findings', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const zoo = hazardZoo();
+  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-zoo-patch-'));
+  const path = join(dir, 'zoo.patch');
+  writeFileSync(path, zoo.patch);
+  const cli = spawnSync(process.execPath, [join(ROOT, 'out', 'cli.js'), 'check', '--tree', zoo.root, '--arch', 'ppc64le', '--format', 'json', path], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_CACHE_HOME: CACHE_HOME },
+  });
+  assert.equal(cli.status, 1, cli.stderr);
+  const cliDiags = JSON.parse(cli.stdout).files[0].diagnostics as { code: string; category: string; severity: string; range: { start: { line: number } } }[];
+  const categories = ['data-structure', 'static-data', 'static-local', 'once-macro', 'dynamic-data-semantic', 'shadow-variable', 'init-code', 'shared-section', 'untraceable', 'static-key', 'static-call', 'special-section', 'line-macro', 'inline-ripple', 'sibling-call', 'exported-symbol', 'syscall', 'symbol-namespace', 'symbol-identity', 'header-wide', 'module', 'callback', 'kpatch-macro', 'kernel-config'];
+  const cliCats = new Set(cliDiags.map((d) => d.category));
+  assert.deepEqual(categories.filter((c) => !cliCats.has(c)), [], 'categories missing from klp-lens check');
+
+  const s = start({ kernelTree: zoo.root, arch: 'ppc64le', debounceMs: 10 });
+  try {
+    await s.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    const u = pathToFileURL(path).toString();
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text: zoo.patch } });
+    // the module and .config findings need the index, which the server builds in the background
+    const d = await s.waitFor((p) => p.uri === u && p.diagnostics.some((x) => x.code === 'KLP300') && p.diagnostics.some((x) => x.code === 'KLP330'), 30000);
+    const serverCats = new Set(d.diagnostics.map((x) => (x.data as { category: string }).category));
+    assert.deepEqual(categories.filter((c) => !serverCats.has(c)), [], 'categories missing from the server');
+    const key = (code: string, line: number, severity: string) => `${code}@${line}:${severity}`;
+    const sev = ['', 'error', 'warning', 'information', 'hint'];
+    assert.deepEqual(
+      d.diagnostics.map((x) => key(String(x.code), x.range.start.line, sev[x.severity ?? 0])).sort(),
+      cliDiags.map((x) => key(x.code, x.range.start.line, x.severity)).sort(),
+    );
+  } finally {
+    await stop(s);
+  }
 });

@@ -513,6 +513,16 @@ test('sibling-call: only on ppc64le', async () => {
   assert.match(one(r.findings, 'KLP250').message, /-fno-optimize-sibling-calls/);
   r = await check('drivers/misc/widget.c', LINES, after, { arch: 'x86_64' });
   none(r.findings, 'KLP250');
+  // a tail call to an inline function is inlined, not a call: quiet (the helper is in the tree file)
+  const tree = tempKernelTree({ 'drivers/misc/widget.c': LINES });
+  r = await check('drivers/misc/widget.c', LINES, LINES.replace('\treturn widget_scale(x);', '\treturn widget_scale(x + 1);'), { arch: 'ppc64le', tree });
+  none(r.findings, 'KLP250');
+  // ... and so is one to an inline helper of a header, known from the index
+  const helperTail = C('static int widget_d(int x)', '{', '\treturn widget_fast(x);', '}');
+  r = await check('drivers/misc/widget.c', helperTail, helperTail.replace('widget_fast(x)', 'widget_fast(x + 1)'), { arch: 'ppc64le', index: stubIndex({ helpers: { widget_fast: [] } }) });
+  none(r.findings, 'KLP250');
+  r = await check('drivers/misc/widget.c', helperTail, helperTail.replace('widget_fast(x)', 'widget_fast(x + 1)'), { arch: 'ppc64le' });
+  one(r.findings, 'KLP250');
 });
 
 // ---------------------------------------------------------------- symbols
@@ -579,6 +589,21 @@ test('symbol-identity: binding change, removed, new, renamed functions, pointers
   r = await check('drivers/misc/widget.c', SYMS, SYMS.replace('int widget_reset(struct widget *w)\n{\n', 'static void widget_cb(struct widget *w)\n{\n}\n\nint widget_reset(struct widget *w)\n{\n\tw->cb = widget_cb;\n'));
   assert.equal(one(r.findings, 'KLP282').severity, 'information');
   assert.equal(one(r.findings, 'KLP284').severity, 'warning', 'a pointer into the livepatch module');
+  // a body change of an existing function, with a call (not a pointer) to another: quiet
+  r = await check('drivers/misc/widget.c', SYMS, SYMS.replace('\twidget_old_helper(w);\n', '\twidget_old_helper(w);\n\twidget_old_helper(w);\n'));
+  none(r.findings, 'KLP280', 'KLP281', 'KLP282', 'KLP283', 'KLP284');
+});
+
+test('module: a file Kbuild builds as a module is KLP300; built-in or unknown is quiet', async () => {
+  const after = SYMS.replace('\treturn w->users;', '\treturn READ_ONCE(w->users);');
+  let r = await check('drivers/misc/widget.c', SYMS, after, { index: stubIndex({ objects: { 'drivers/misc/widget.c': 'module' } }) });
+  const f = one(r.findings, 'KLP300');
+  assert.equal(f.severity, 'information');
+  assert.match(f.message, /built into the module widget: the livepatch patches it when the module is loaded/);
+  r = await check('drivers/misc/widget.c', SYMS, after, { index: stubIndex({ objects: { 'drivers/misc/widget.c': 'vmlinux' } }) });
+  none(r.findings, 'KLP300');
+  r = await check('drivers/misc/widget.c', SYMS, after);
+  none(r.findings, 'KLP300');
 });
 
 // ---------------------------------------------------------------- header-wide, module, callbacks, kpatch macros, config
@@ -606,8 +631,11 @@ test('callbacks: unpaired pre_patch; paired is only informative', async () => {
 
 test('kpatch-macro: escape hatches are surfaced', async () => {
   const before = C('static int widget_quick(void)', '{', '\treturn 0;', '}');
-  const r = await check('drivers/misc/widget.c', before, before + 'KPATCH_IGNORE_FUNCTION(widget_quick);\n');
+  let r = await check('drivers/misc/widget.c', before, before + 'KPATCH_IGNORE_FUNCTION(widget_quick);\n');
   assert.match(one(r.findings, 'KLP320').message, /declares a changed function unchanged/);
+  // a comment that names the macro is not a use
+  r = await check('drivers/misc/widget.c', before, before.replace('\treturn 0;', '\t/* no KPATCH_IGNORE_FUNCTION here */\n\treturn 1;'));
+  none(r.findings, 'KLP320');
 });
 
 test('kernel-config: blockers and configured-out changes (with the tree and an index)', async () => {

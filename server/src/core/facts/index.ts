@@ -66,6 +66,8 @@ export interface ScopeFacts {
   staticFns: Set<string>;
   /** Static keys defined in the file (DEFINE_STATIC_KEY_*). */
   staticKeys: Set<string>;
+  /** Functions of the file declared inline (`inline`, `__always_inline`). */
+  inlineFns: Set<string>;
 }
 
 export interface FileFacts {
@@ -80,7 +82,7 @@ export interface FileFacts {
 const CODE = new Set(['function', 'syscall', 'fragment']);
 
 function emptyScope(): ScopeFacts {
-  return { exports: new Map(), exportNamespaces: new Map(), invocations: [], probeFns: new Set(), callbackFields: [], lineUsers: [], callersInFile: new Map(), staticFns: new Set(), staticKeys: new Set() };
+  return { exports: new Map(), exportNamespaces: new Map(), invocations: [], probeFns: new Set(), callbackFields: [], lineUsers: [], callersInFile: new Map(), staticFns: new Set(), staticKeys: new Set(), inlineFns: new Set() };
 }
 
 export function emptyFacts(): FileFacts {
@@ -107,8 +109,10 @@ function collectScope(entities: EntityChange[], pre: Side | undefined, post: Sid
       if (/_NS/.test(e.definedBy ?? '') && e.args?.[1]) scope.exportNamespaces.set(e.name, e.args[1].replace(/"/g, ''));
     }
     else if (e.kind === 'invocation') scope.invocations.push({ macro: e.definedBy ?? '', args: e.args ?? [] });
-    else if (e.kind === 'function' && e.storage.includes('static')) scope.staticFns.add(e.name);
-    else if (e.kind === 'variable' && /STATIC_KEY/.test(e.definedBy ?? '')) scope.staticKeys.add(e.name);
+    else if (e.kind === 'function') {
+      if (e.storage.includes('static')) scope.staticFns.add(e.name);
+      if (e.storage.includes('inline') || e.annotations.some((a) => a.name === '__always_inline')) scope.inlineFns.add(e.name);
+    } else if (e.kind === 'variable' && /STATIC_KEY/.test(e.definedBy ?? '')) scope.staticKeys.add(e.name);
     if (side === post && CODE.has(e.kind) && lineUser.test(textOf(side, e))) {
       const img = side.src.toImage[e.startRow] ?? -1;
       scope.lineUsers.push({ name: e.name, line: img, changed: changedNames.has(e.name) });
