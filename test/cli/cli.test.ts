@@ -74,6 +74,11 @@ test('exit status: 1 with an error finding, 2 for bad usage or unreadable input'
   let r = run(['check', '--no-tree', broken]);
   assert.equal(r.code, 1);
   assert.match(r.out, /broken\.patch:4:1: error: Hunk header promises 5 old and 5 new lines/);
+  // --exit-zero: the same report, exit 0; usage errors still exit 2
+  const z = run(['check', '--no-tree', '--exit-zero', broken]);
+  assert.equal(z.code, 0);
+  assert.equal(z.out, r.out);
+  assert.equal(run(['check', '--exit-zero', join(dir, 'missing.patch')]).code, 2);
 
   r = run(['check', join(dir, 'missing.patch')]);
   assert.equal(r.code, 2);
@@ -92,6 +97,9 @@ test('exit status: 1 with an error finding, 2 for bad usage or unreadable input'
   r = run(['check', '--tree', join(dir, 'nope'), patch('plain-u.diff')]);
   assert.equal(r.code, 2);
   assert.match(r.err, /kernel tree .* does not exist/);
+  r = run(['check', '--tree', TREE_DIR, '--config', join(dir, 'no.config'), patch('plain-u.diff')]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^klp-lens: --config: cannot read .*no\.config: no such file/);
 });
 
 test('--help and --version', () => {

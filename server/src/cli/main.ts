@@ -63,6 +63,7 @@ interface CheckOptions {
   maxBytes: number;
   color?: boolean;
   progress?: boolean;
+  exitZero?: boolean;
 }
 
 /** Why a file cannot be read as a regular file, or undefined when it can. */
@@ -130,7 +131,7 @@ async function check(files: string[], opt: CheckOptions): Promise<number> {
     out = formatSarif(report, uriOf, (p, line) => texts.get(p)?.[line] ?? '');
   } else out = formatText(report, opt.color !== false && !process.env.NO_COLOR && process.stdout.isTTY === true);
   process.stdout.write(out);
-  return hasErrors(report) ? 1 : 0;
+  return hasErrors(report) && !opt.exitZero ? 1 : 0;
 }
 
 function parseBytes(v: string): number {
@@ -167,6 +168,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-bytes <n>', 'largest patch to analyse (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
     .option('--no-color', 'no ANSI colours in text output')
     .option('--progress', 'print progress on stderr (default: when stderr is a terminal and there are several files)')
+    .option('--exit-zero', 'exit 0 even when error-severity hazards are found (reports, demos); bad usage still exits 2')
     .action((files: string[], opts: CheckOptions) => {
       result = check(files, opts);
     });
