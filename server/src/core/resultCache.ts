@@ -24,16 +24,18 @@ export interface FileResult {
 }
 
 export class FileResultCache {
-  private entries = new Map<string, FileResult>();
+  private readonly entries: Lru<FileResult>;
   /**
    * Facts of single functions, for the file an edit touches: its other
    * functions keep their text and place, so their facts are reused.
    */
-  readonly functions: FactsMemo = new Lru<FunctionFacts>(4096);
+  readonly functions: FactsMemo & { clear(): void } = new Lru<FunctionFacts>(4096);
   private ids = new WeakMap<object, number>();
   private nextId = 1;
 
-  constructor(private readonly capacity = 64) {}
+  constructor(capacity = 64) {
+    this.entries = new Lru<FileResult>(capacity);
+  }
 
   /** The cache key of a file of a patch, or undefined when its result cannot be reused safely. */
   keyOf(fc: FileChange, docLines: readonly string[]): string | undefined {
@@ -50,17 +52,11 @@ export class FileResultCache {
   }
 
   get(key: string): FileResult | undefined {
-    const hit = this.entries.get(key);
-    if (hit) {
-      this.entries.delete(key);
-      this.entries.set(key, hit);
-    }
-    return hit;
+    return this.entries.get(key);
   }
 
   set(key: string, result: FileResult): void {
     this.entries.set(key, result);
-    while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
   }
 
   get size(): number {
@@ -69,10 +65,11 @@ export class FileResultCache {
 
   clear(): void {
     this.entries.clear();
-    (this.functions as Lru<FunctionFacts>).clear();
+    this.functions.clear();
   }
 }
 
+/** A map that forgets its least recently used entries beyond `capacity`. */
 class Lru<T> {
   private map = new Map<string, T>();
   constructor(private readonly capacity: number) {}
@@ -87,6 +84,9 @@ class Lru<T> {
   set(key: string, v: T): void {
     this.map.set(key, v);
     while (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as string);
+  }
+  get size(): number {
+    return this.map.size;
   }
   clear(): void {
     this.map.clear();
