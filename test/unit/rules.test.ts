@@ -513,6 +513,14 @@ test('sibling-call: only on ppc64le', async () => {
   assert.match(one(r.findings, 'KLP250').message, /-fno-optimize-sibling-calls/);
   r = await check('drivers/misc/widget.c', LINES, after, { arch: 'x86_64' });
   none(r.findings, 'KLP250');
+  // no arch setting: the tree's .config decides (an explicit setting wins)
+  const ppcConfig = stubIndex({ config: { PPC64: 'y', CPU_LITTLE_ENDIAN: 'y', LIVEPATCH: 'y', DEBUG_INFO: 'y' } });
+  r = await check('drivers/misc/widget.c', LINES, after, { index: ppcConfig });
+  one(r.findings, 'KLP250');
+  r = await check('drivers/misc/widget.c', LINES, after, { index: ppcConfig, arch: 'x86_64' });
+  none(r.findings, 'KLP250');
+  r = await check('drivers/misc/widget.c', LINES, after, { index: stubIndex({ config: { X86_64: 'y', LIVEPATCH: 'y', DEBUG_INFO: 'y' } }) });
+  none(r.findings, 'KLP250');
   // a tail call to an inline function is inlined, not a call: quiet (the helper is in the tree file)
   const tree = tempKernelTree({ 'drivers/misc/widget.c': LINES });
   r = await check('drivers/misc/widget.c', LINES, LINES.replace('\treturn widget_scale(x);', '\treturn widget_scale(x + 1);'), { arch: 'ppc64le', tree });

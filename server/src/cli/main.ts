@@ -163,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!/^\d+\.\d+/.test(v)) throw new UsageError(`--kernel-version: expected a version like 6.1, got "${v}"`);
       return v;
     })
-    .addOption(new Option('--arch <arch>', 'architecture the livepatch targets').choices(['x86_64', 'ppc64le', 's390x', 'arm64', 'loongarch64']).default('x86_64'))
+    .addOption(new Option('--arch <arch>', "architecture the livepatch targets (default: the tree's .config, else x86_64)").choices(['x86_64', 'ppc64le', 's390x', 'arm64', 'loongarch64']))
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
     .option('--max-bytes <n>', 'largest patch to analyse (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
     .option('--no-color', 'no ANSI colours in text output')

@@ -78,9 +78,21 @@ export interface AnalyzeOptions {
   arch?: string;
 }
 
-/** The target of the livepatch: explicit settings first, then what the tree says. */
-export function targetOf(options: Pick<AnalyzeOptions, 'tree' | 'kernelVersion' | 'arch'>): Target {
-  const target: Target = { arch: options.arch || 'x86_64' };
+/** The architecture a kernel .config is for (the tree's index answers), or undefined. */
+export function archOfConfig(index: Pick<TreeFacts, 'configValue' | 'hasConfig'> | undefined): string | undefined {
+  if (!index?.hasConfig) return undefined;
+  const on = (s: string) => index.configValue(s) === 'y';
+  if (on('X86_64')) return 'x86_64';
+  if (on('PPC64')) return on('CPU_LITTLE_ENDIAN') ? 'ppc64le' : 'ppc64';
+  if (on('S390')) return 's390x';
+  if (on('ARM64')) return 'arm64';
+  if (on('LOONGARCH')) return 'loongarch64';
+  return undefined;
+}
+
+/** The target of the livepatch: explicit settings first, then what the tree says (Makefile, .config), then x86_64. */
+export function targetOf(options: Pick<AnalyzeOptions, 'tree' | 'kernelVersion' | 'arch' | 'index'>): Target {
+  const target: Target = { arch: options.arch || archOfConfig(options.index) || 'x86_64' };
   const m = /^(\d+)\.(\d+)/.exec(options.kernelVersion ?? '');
   if (m) target.kernel = { major: +m[1], minor: +m[2], text: options.kernelVersion as string };
   else if (options.tree?.version) target.kernel = { major: options.tree.version.version, minor: options.tree.version.patchlevel, text: options.tree.version.text };

@@ -47,7 +47,7 @@ export interface Settings {
   maxPatchBytes: number;
 }
 
-const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: 'x86_64', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH };
+const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH };
 
 /** Custom request: the patch model of a document as the CLI's JSON report. */
 export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
