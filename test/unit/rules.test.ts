@@ -666,6 +666,25 @@ test('kernel-config: blockers and configured-out changes (with the tree and an i
   assert.match(ibt.message, /^kpatch-build refuses/);
 });
 
+test('coverage (KLP013): says what was not checked without a tree, its index or a .config; quiet with all three', async () => {
+  const after = SYMS.replace('\treturn w->users;', '\treturn READ_ONCE(w->users);');
+  let r = await check('drivers/misc/widget.c', SYMS, after);
+  let f = one(r.findings, 'KLP013');
+  assert.equal(f.severity, 'information');
+  assert.match(f.message, /^Analysed from the hunks alone: without a kernel tree .* not checked: whether each patched file is built into vmlinux or as a module \(KLP300\)/);
+  assert.equal(f.range.start.line, 0, 'on the first C file\'s header');
+  const tree = tempKernelTree({ 'drivers/misc/widget.c': SYMS });
+  r = await check('drivers/misc/widget.c', SYMS, after, { tree });
+  assert.match(one(r.findings, 'KLP013').message, /^The index of .* is not available \(still being built, or --no-index\)/);
+  r = await check('drivers/misc/widget.c', SYMS, after, { tree, index: stubIndex({}) });
+  assert.match(one(r.findings, 'KLP013').message, /has no \.config .* not checked are config options that block livepatch builds \(KLP330\)/);
+  r = await check('drivers/misc/widget.c', SYMS, after, { tree, index: stubIndex({ config: { LIVEPATCH: 'y', DEBUG_INFO: 'y' } }) });
+  none(r.findings, 'KLP013');
+  // no C code in the patch: nothing to say
+  r = await check('drivers/misc/Makefile', 'obj-y += widget.o\n', 'obj-y += widget.o widget_extra.o\n');
+  none(r.findings, 'KLP013');
+});
+
 test('a rule that throws is reported as KLP012 and the others still run', async () => {
   const a = await analyzePatch(gitStyleDiff('drivers/misc/widget.c', DATA, DATA.replace('widget_limit = 16', 'widget_limit = 32')), {});
   a.dispose();

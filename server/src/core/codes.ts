@@ -54,6 +54,7 @@ const table: CodeInfo[] = [
   { code: 'KLP010', category: 'summary', severity: 'information', title: 'What the livepatch would replace' },
   { code: 'KLP011', category: 'input', severity: 'warning', title: 'Patch too large to analyse' },
   { code: 'KLP012', category: 'input', severity: 'warning', title: 'A check failed on this patch' },
+  { code: 'KLP013', category: 'summary', severity: 'information', title: 'Checks that need the kernel tree were not made' },
   // data-structure
   { code: 'KLP101', category: 'data-structure', severity: 'error', title: 'Struct or union layout changes' },
   { code: 'KLP102', category: 'data-structure', severity: 'error', title: 'Enum values change' },

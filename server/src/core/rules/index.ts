@@ -9,6 +9,7 @@ import type { FileAnalysis } from '../analysis';
 import { finding, type Finding } from '../findings';
 import { range } from '../text';
 import { summaryRule } from './summary';
+import { coverageRule } from './coverage';
 import { dataStructureRule } from './dataStructure';
 import { staticDataRule } from './staticData';
 import { staticLocalRule } from './staticLocal';
@@ -76,6 +77,7 @@ export interface Rule {
 
 export const RULES: readonly Rule[] = [
   summaryRule,
+  coverageRule,
   dataStructureRule,
   staticDataRule,
   staticLocalRule,
