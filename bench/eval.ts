@@ -2,7 +2,10 @@
  * npm run eval -- [DIR]: run the analysis over a corpus of labelled fixes
  * (default ../shared/corpus/anolis-kpatch-rewrite) and print, per limitation
  * category, the recall (cases where a finding of that category was reported)
- * and every miss with what was found instead.
+ * and every miss with what was found instead. Where a case also has a
+ * livepatch-ready rewrite (cases/<ID>/rewritten.patch, a version that
+ * kpatch-build accepts), every error-severity finding on it is a false
+ * positive: they are counted and listed too.
  *
  * Corpus layout (the development corpus's SCHEMA.md): cases/<ID>/original.patch
  * and cases/<ID>/metadata.json with kpatch.limitations: string[].
@@ -53,6 +56,7 @@ async function main() {
   const perCat = new Map<string, { labelled: number; hit: number; misses: string[] }>();
   const found = new Map<string, number>();
   const rows: Record<string, unknown>[] = [];
+  const rewrites = { checked: 0, flagged: [] as string[] };
   const t0 = Date.now();
   for (const id of cases) {
     const meta = JSON.parse(readFileSync(join(casesDir, id, 'metadata.json'), 'utf8'));
@@ -73,11 +77,21 @@ async function main() {
       }
       perCat.set(label, s);
     }
-    rows.push({ id, labels, categories: [...cats.keys()], codes: findings.map((f) => f.code) });
+    // the livepatch-ready rewrite builds as it is: an error on it is a false positive
+    const rewrite = join(casesDir, id, 'rewritten.patch');
+    let rewriteErrors: string[] | undefined;
+    if (existsSync(rewrite)) {
+      const r = await analyzePatch(readFileSync(rewrite, 'utf8'), { tree });
+      rewriteErrors = r.findings.filter((f) => f.severity === 'error').map((f) => `${f.code} at line ${f.range.start.line + 1}: ${f.message.slice(0, 140)}…`);
+      r.dispose();
+      rewrites.checked++;
+      if (rewriteErrors.length) rewrites.flagged.push(`${id}: ${rewriteErrors.join(' | ')}`);
+    }
+    rows.push({ id, labels, categories: [...cats.keys()], codes: findings.map((f) => f.code), rewriteErrors });
   }
   const ms = Date.now() - t0;
   if (args.json) {
-    console.log(JSON.stringify({ corpus: dir, cases: cases.length, ms, categories: Object.fromEntries(perCat), found: Object.fromEntries(found), rows }, null, 2));
+    console.log(JSON.stringify({ corpus: dir, cases: cases.length, ms, categories: Object.fromEntries(perCat), found: Object.fromEntries(found), rewrites, rows }, null, 2));
     return;
   }
   console.log(`Livepatch Lens eval — ${cases.length} cases from ${dir}${tree ? `, tree ${tree.root}` : ', hunks only'} (${ms} ms)`);
@@ -96,6 +110,10 @@ async function main() {
   if (misses.length) {
     console.log(`\nmisses (${misses.length}):`);
     for (const m of misses) console.log('  ' + m);
+  }
+  if (rewrites.checked) {
+    console.log(`\nlivepatch-ready rewrites with an error-severity finding (false positives): ${rewrites.flagged.length} of ${rewrites.checked}`);
+    for (const m of rewrites.flagged) console.log('  ' + m);
   }
   process.exitCode = failed ? 1 : 0;
 }

@@ -152,6 +152,19 @@ test('static-data: initializer, ops table, type, section, new and removed data',
   assert.match(f.message, /pre-patch callback/);
   r = await check('drivers/misc/widget.c', DATA, DATA.replace('default_llseek', 'no_llseek'));
   assert.match(one(r.findings, 'KLP110').message, /The table widget_fops changes its entries/);
+  // a const table that patched code points objects at: the livepatch's copy is used for new objects (kpatch-build
+  // includes changed .rodata referenced by patched functions): a warning about old and new objects, not a refusal
+  const withUser = DATA + C('', 'static void widget_setup(struct file *file)', '{', '\tfile->f_op = &widget_fops;', '}');
+  r = await check('drivers/misc/widget.c', withUser, withUser.replace('default_llseek', 'no_llseek').replace('\tfile->f_op = &widget_fops;', '\tfile->f_op = &widget_fops;\n\tfile->f_mode |= FMODE_LSEEK;'));
+  f = one(r.findings, 'KLP110');
+  assert.equal(f.severity, 'warning');
+  assert.match(f.message, /It is const and the patched widget_setup\(\) refers to it, so the livepatch carries its own copy/);
+  // ... but not when the patched function does not refer to it, nor for writable data (.data)
+  r = await check('drivers/misc/widget.c', withUser, withUser.replace('default_llseek', 'no_llseek').replace('\treturn w->users > widget_limit;', '\treturn w->users >= widget_limit;'));
+  assert.equal(one(r.findings, 'KLP110').severity, 'error');
+  const writable = withUser.replace('static const struct file_operations widget_fops', 'static struct file_operations widget_fops');
+  r = await check('drivers/misc/widget.c', writable, writable.replace('default_llseek', 'no_llseek').replace('\tfile->f_op = &widget_fops;', '\tfile->f_op = &widget_fops;\n\tfile->f_mode |= FMODE_LSEEK;'));
+  assert.equal(one(r.findings, 'KLP110').severity, 'error');
   r = await check('drivers/misc/widget.c', DATA, DATA.replace('static const char *widget_names[]', 'static const char *const widget_names[]'));
   assert.equal(one(r.findings, 'KLP111').severity, 'error');
   r = await check('drivers/misc/widget.c', DATA, DATA.replace('__read_mostly', '__ro_after_init'));

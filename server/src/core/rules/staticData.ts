@@ -18,6 +18,22 @@ function isOpsTable(e: EntityChange): boolean {
   return /=\s*\{/.test(t) && /^\s*\.\w+\s*=\s*&?[A-Za-z_]\w*\s*,?\s*$/m.test(t) && /\b(struct|static const struct)\b/.test(t);
 }
 
+/** The object itself is const (so in .rodata): `static const struct x y`, `const char *const y[]`, not `const char *y[]`. */
+function isConstObject(e: EntityChange): boolean {
+  const t = e.new?.text ?? '';
+  const k = t.search(new RegExp(`\\b${e.name}\\b`));
+  if (k < 0) return false;
+  const head = t.slice(0, k);
+  const star = head.lastIndexOf('*');
+  return /\bconst\b/.test(star >= 0 ? head.slice(star) : head);
+}
+
+/** Changed or added functions of the file whose new text names `name`. */
+function referencedBy(f: { entities: EntityChange[] }, name: string): string[] {
+  const re = new RegExp(`\\b${name}\\b`);
+  return f.entities.filter((x) => (x.kind === 'function' || x.kind === 'syscall') && x.change !== 'removed' && re.test(x.new?.text ?? '')).map((x) => x.name);
+}
+
 function annotations(e: EntityChange): { old: string[]; new: string[] } {
   return { old: e.old?.annotations ?? [], new: e.new?.annotations ?? [] };
 }
@@ -70,16 +86,34 @@ export const staticDataRule: Rule = {
         }
         if (e.aspects.includes('initializer')) {
           const table = isOpsTable(e);
-          out.push(
-            finding(
-              'KLP110',
-              table
-                ? `The table ${e.name} changes its entries: the kernel keeps using the original table in vmlinux or the module, so the livepatch's copy is never read. Patch the functions the table points to instead, or switch the pointer from a pre-patch callback (and restore it in post-unpatch).`
-                : `${e.name}${perCpu} gets a new initial value, but the original variable already holds the old one and the livepatch cannot replace it (klp-build: "changed data", kpatch-build: "data section selected for inclusion"). Set the new value from a pre-patch callback and restore it in a post-unpatch callback, or leave the data alone.`,
-              e.range,
-              { file: f.path, data: { ...data, table } },
-            ),
-          );
+          // const data the patched code refers to: the livepatch links its own copy (kpatch-build
+          // includes a changed .rodata object referenced by included functions), so objects set up by
+          // the new code use the new value and older objects keep the original: a mix to review, not a refusal
+          const users = isConstObject(e) ? referencedBy(f, e.name) : [];
+          if (users.length > 0) {
+            const fns = users.map((n) => `${n}()`).join(', ');
+            out.push(
+              finding(
+                'KLP110',
+                table
+                  ? `The table ${e.name} changes its entries. It is const and the patched ${fns} refer${users.length === 1 ? 's' : ''} to it, so the livepatch carries its own copy: objects that the patched code sets up get the new table, while objects set up before the patch (or by code the livepatch does not replace) keep the original one for as long as they live. Make sure every function of both tables handles objects of either kind, and that nothing compares against the table's address.`
+                  : `${e.name} gets a new value. It is const and the patched ${fns} refer${users.length === 1 ? 's' : ''} to it, so the livepatch carries its own copy with the new value, while code the livepatch does not replace keeps reading the original. Make sure both values may be in use at once, and that nothing compares against its address.`,
+                e.range,
+                { file: f.path, severity: 'warning', data: { ...data, table, copiedTo: users } },
+              ),
+            );
+          } else {
+            out.push(
+              finding(
+                'KLP110',
+                table
+                  ? `The table ${e.name} changes its entries: the kernel keeps using the original table in vmlinux or the module, so the livepatch's copy is never read. Patch the functions the table points to instead, or switch the pointer from a pre-patch callback (and restore it in post-unpatch).`
+                  : `${e.name}${perCpu} gets a new initial value, but the original variable already holds the old one and the livepatch cannot replace it (klp-build: "changed data", kpatch-build: "data section selected for inclusion"). Set the new value from a pre-patch callback and restore it in a post-unpatch callback, or leave the data alone.`,
+                e.range,
+                { file: f.path, data: { ...data, table } },
+              ),
+            );
+          }
         }
         if (e.aspects.includes('type')) {
           out.push(
