@@ -703,7 +703,7 @@ test('a rule that throws is reported as KLP012 and the others still run', async 
   a.dispose();
   const boom = { id: 'boom', run: () => { throw new Error('kaboom'); } };
   const ok = { id: 'ok', run: () => [a.findings[0]] };
-  const out = runRules({ set: a.set, files: a.files, target: { arch: 'x86_64' } }, [boom, ok]);
+  const out = runRules({ set: a.set, files: a.files, target: { arch: 'x86_64', tool: 'kpatch-build' } }, [boom, ok]);
   assert.equal(out.length, 2);
   assert.equal(out[0].code, 'KLP012');
   assert.match(out[0].message, /"boom" check failed on this patch \(kaboom\)/);

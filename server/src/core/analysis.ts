@@ -24,7 +24,7 @@ import { finding, sortFindings, type Finding } from './findings';
 import { collectFileFacts, emptyFacts, type FileFacts } from './facts';
 import type { DecodedText } from './text';
 import { range as mkRange, lineContentRange } from './text';
-import { runRules, type RuleContext, type Target, type TreeFacts } from './rules';
+import { runRules, type BuildTool, type RuleContext, type Target, type TreeFacts } from './rules';
 
 export interface FileAnalysis extends FileChange {
   entities: EntityChange[];
@@ -76,6 +76,8 @@ export interface AnalyzeOptions {
   /** Target kernel version ("6.1") and arch ("x86_64"); the version defaults to the tree's. */
   kernelVersion?: string;
   arch?: string;
+  /** The build tool fixes write for; default: klp-build from kernel 6.19 on, kpatch-build before. */
+  tool?: BuildTool;
 }
 
 /** The architecture a kernel .config is for (the tree's index answers), or undefined. */
@@ -91,11 +93,14 @@ export function archOfConfig(index: Pick<TreeFacts, 'configValue' | 'hasConfig'>
 }
 
 /** The target of the livepatch: explicit settings first, then what the tree says (Makefile, .config), then x86_64. */
-export function targetOf(options: Pick<AnalyzeOptions, 'tree' | 'kernelVersion' | 'arch' | 'index'>): Target {
-  const target: Target = { arch: options.arch || archOfConfig(options.index) || 'x86_64' };
+export function targetOf(options: Pick<AnalyzeOptions, 'tree' | 'kernelVersion' | 'arch' | 'index' | 'tool'>): Target {
+  const target: Target = { arch: options.arch || archOfConfig(options.index) || 'x86_64', tool: 'kpatch-build' };
   const m = /^(\d+)\.(\d+)/.exec(options.kernelVersion ?? '');
   if (m) target.kernel = { major: +m[1], minor: +m[2], text: options.kernelVersion as string };
   else if (options.tree?.version) target.kernel = { major: options.tree.version.version, minor: options.tree.version.patchlevel, text: options.tree.version.text };
+  // klp-build ships with the kernel from 6.19 on; before it, kpatch-build is the tool
+  const k = target.kernel;
+  target.tool = options.tool ?? (k && (k.major > 6 || (k.major === 6 && k.minor >= 19)) ? 'klp-build' : 'kpatch-build');
   return target;
 }
 

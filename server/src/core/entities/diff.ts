@@ -234,13 +234,15 @@ function partsOf(side: Side, e: Entity): Parts {
   switch (e.kind) {
     case 'function':
     case 'syscall': {
+      // KLP_/KPATCH_SYSCALL_DEFINEn define the same system call as SYSCALL_DEFINEn (the livepatch way)
+      const head = (s: string) => (e.kind === 'syscall' ? s.replace(/\b(KLP|KPATCH)_(?=SYSCALL_DEFINE)/, '') : s);
       if (n.type === 'compound_statement') {
         // macro-defined function: the head is the macro invocation before the block
         const prev = n.previousSibling;
-        return { signature: norm(src, prev), body: all, attributes: e.annotations.map((a) => a.name).sort().join(' '), all };
+        return { signature: head(norm(src, prev)), body: all, attributes: e.annotations.map((a) => a.name).sort().join(' '), all };
       }
       return {
-        signature: e.synthetic ? undefined : normalizeC(nodeText(src, n.childForFieldName('type')) + ' ' + nodeText(src, n.childForFieldName('declarator'))),
+        signature: e.synthetic ? undefined : head(normalizeC(nodeText(src, n.childForFieldName('type')) + ' ' + nodeText(src, n.childForFieldName('declarator')))),
         body: [n, ...(e.extra ?? []).map((p) => p.node)].map((x) => norm(src, x.childForFieldName('body'))).join(' … '),
         attributes: e.synthetic ? undefined : storageAndAttributes(src, n, e) + (n.children.some((c) => c?.type === 'type_qualifier' && c.text === 'inline') ? ' inline' : ''),
         all,

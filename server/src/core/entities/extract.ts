@@ -143,7 +143,8 @@ function functionDeclarator(node: Node | null): Node | null {
   return null;
 }
 
-const SYSCALL_MACRO = /^(COMPAT_)?SYSCALL_DEFINE\d$|^SYSCALL32_DEFINE\d$/;
+// the kernel's macros, and the livepatch tools' variants (the same system call, defined patchably)
+const SYSCALL_MACRO = /^(COMPAT_|KLP_|KPATCH_)?SYSCALL_DEFINE\d$|^SYSCALL32_DEFINE\d$/;
 const DATA_MACRO = /^(?!DEFINE_\w*EVENT\w*$|DECLARE_\w*EVENT\w*$)(DEFINE|DECLARE)_[A-Z0-9_]+$|^(LIST_HEAD|HLIST_HEAD|LLIST_HEAD|RAW_NOTIFIER_HEAD|ATOMIC_NOTIFIER_HEAD|BLOCKING_NOTIFIER_HEAD|SRCU_NOTIFIER_HEAD)$/;
 const EXPORT_MACRO = /^EXPORT_(SYMBOL|PER_CPU_SYMBOL|STATIC_CALL|TRACEPOINT_SYMBOL)\w*$/;
 

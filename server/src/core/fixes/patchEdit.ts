@@ -15,8 +15,10 @@
  * without a change are dropped, and a file left without one loses its section.
  * Headers are recounted; `\ No newline at end of file` markers are kept.
  */
+import { diffArrays } from 'diff';
 import type { FileChange, SideImage } from '../patch/images';
 import type { FileDiff, Hunk, PatchSet } from '../patch/model';
+import { splitLines } from '../text';
 
 /** Replace `remove` post-image lines starting at `line` (0-based) by `insert`; remove 0 inserts before `line`. */
 export interface PostEdit {
@@ -109,9 +111,28 @@ function align(pre: SideImage, post: { lines: (string | undefined)[]; orig: numb
   const ops: Op[] = [];
   const block: Op[] = [];
   const flush = () => {
-    // within a change, removed lines first, as diff tools write them
-    ops.push(...block.filter((o) => o.kind === '-'), ...block.filter((o) => o.kind === '+'));
+    // within a change, removed lines first, as diff tools write them; a line removed and added
+    // back unchanged (an edit that restores old text) is kept instead
+    const minus = block.filter((o) => o.kind === '-');
+    const plus = block.filter((o) => o.kind === '+');
     block.length = 0;
+    if (minus.length === 0 || plus.length === 0) {
+      ops.push(...minus, ...plus);
+      return;
+    }
+    let i = 0;
+    let j = 0;
+    for (const part of diffArrays(minus.map((o) => o.text), plus.map((o) => o.text))) {
+      const n = part.value.length;
+      if (part.removed) ops.push(...minus.slice(i, (i += n)));
+      else if (part.added) ops.push(...plus.slice(j, (j += n)));
+      else
+        for (let k = 0; k < n; k++, i++, j++) {
+          const m = minus[i];
+          const p = plus[j];
+          ops.push({ kind: ' ', pre: m.pre, post: p.post, text: p.text, doc: m.doc >= 0 ? m.doc : p.doc, dirty: false });
+        }
+    }
   };
   const gap = () => {
     flush();
@@ -269,6 +290,30 @@ export function rewriteFile(set: PatchSet, fc: FileChange, edits: PostEdit[]): R
 function precedingPre(ops: Op[], i: number): number {
   for (let k = i - 1; k >= 0; k--) if (ops[k].kind === ' ' || ops[k].kind === '-') return ops[k].pre;
   return -1;
+}
+
+/**
+ * Apply document changes (non-overlapping whole-line replacements) to the
+ * patch text, keeping every untouched line byte for byte: its line break
+ * (LF or CRLF) and the presence of a final newline. New lines take the
+ * line break of the line they replace (else the document's first one).
+ */
+export function applyDocChangesToText(text: string, changes: DocChange[]): string {
+  const t = splitLines(text);
+  const eolAt = (i: number) => (i < t.lines.length ? (t.crlf[i] ? '\r\n' : i === t.lines.length - 1 && !t.finalNewline ? '' : '\n') : '');
+  const defaultEol = t.crlf[0] ? '\r\n' : '\n';
+  const out: string[] = [];
+  let at = 0;
+  for (const c of [...changes].sort((a, b) => a.start - b.start)) {
+    for (; at < c.start; at++) out.push(t.lines[at] + eolAt(at));
+    const eol = c.start < t.lines.length && t.crlf[c.start] ? '\r\n' : defaultEol;
+    // the last line of the document keeps its (missing) final newline
+    const endsDoc = c.end >= t.lines.length;
+    c.lines.forEach((l, k) => out.push(l + (k === c.lines.length - 1 && endsDoc && !t.finalNewline ? '' : eol)));
+    at = Math.max(at, c.end);
+  }
+  for (; at < t.lines.length; at++) out.push(t.lines[at] + eolAt(at));
+  return out.join('');
 }
 
 /** Apply document changes (non-overlapping) to the patch's lines. */

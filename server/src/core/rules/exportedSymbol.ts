@@ -9,7 +9,24 @@
  */
 import { finding, type Finding } from '../findings';
 import type { Rule } from './index';
+import type { FileAnalysis } from '../analysis';
 import { cFiles, list } from './util';
+
+/** Is the post-image line shown on this document line inside `#ifndef __GENKSYMS__` (which genksyms does not see)? */
+function hiddenFromGenksyms(f: FileAnalysis, docLine: number): boolean {
+  const line = f.post.docLine.indexOf(docLine);
+  let depth = 0;
+  for (let i = line - 1; i >= 0 && i >= line - 50; i--) {
+    const t = f.post.lines[i];
+    if (t === undefined) return false;
+    if (/^\s*#\s*endif\b/.test(t)) depth++;
+    else if (/^\s*#\s*if/.test(t)) {
+      if (depth === 0) return /^\s*#\s*ifndef\s+__GENKSYMS__\b|^\s*#\s*if\s+!\s*defined\s*\(?\s*__GENKSYMS__/.test(t);
+      depth--;
+    }
+  }
+  return false;
+}
 
 export const exportedSymbolRule: Rule = {
   id: 'exported-symbol',
@@ -61,7 +78,7 @@ export const exportedSymbolRule: Rule = {
       }
       if (f.language === 'c' && exports.size > 0) {
         for (const e of f.entities) {
-          if (e.kind !== 'include' || e.change !== 'added') continue;
+          if (e.kind !== 'include' || e.change !== 'added' || hiddenFromGenksyms(f, e.range.start.line)) continue;
           out.push(
             finding(
               'KLP263',

@@ -58,7 +58,11 @@ export interface Target {
   kernel?: { major: number; minor: number; text: string };
   /** x86_64, ppc64le, s390x, arm64... */
   arch: string;
+  /** The tool that builds the livepatch: decides the macros fixes write (KPATCH_* or KLP_*). */
+  tool: BuildTool;
 }
+
+export type BuildTool = 'kpatch-build' | 'klp-build';
 
 export interface RuleContext {
   set: PatchSet;

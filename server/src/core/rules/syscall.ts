@@ -17,6 +17,8 @@ export const syscallRule: Rule = {
       for (const e of f.entities) {
         if (e.kind !== 'syscall' || e.change === 'removed' || (e.aspects.length === 1 && e.aspects[0] === 'cosmetic')) continue;
         const macro = e.new?.entity.definedBy ?? e.old?.entity.definedBy ?? 'SYSCALL_DEFINEn';
+        // already defined with the livepatch tools' macro: patchable as it is
+        if (/^(KLP|KPATCH)_SYSCALL_DEFINE/.test(e.new?.entity.definedBy ?? '')) continue;
         const n = /(\d)$/.exec(macro)?.[1] ?? 'n';
         const compat = macro.startsWith('COMPAT_');
         out.push(

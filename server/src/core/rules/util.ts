@@ -5,6 +5,7 @@
 import type { Range } from '../text';
 import { range, lineContentRange } from '../text';
 import type { FileAnalysis } from '../analysis';
+import type { Hunk } from '../patch/model';
 import type { EntityChange } from '../entities/diff';
 import type { FunctionFacts, Site } from '../facts/extract';
 import type { RelatedSite } from '../findings';
@@ -82,4 +83,19 @@ export function factsOf(f: FileAnalysis, e: EntityChange, side: 'pre' | 'post'):
 
 export function isHeader(path: string): boolean {
   return /\.h$/.test(path);
+}
+
+/**
+ * The 1-based line of the original file where a hunk's first old line is:
+ * from the pre-image line that shows it (exact with a tree, the header's
+ * number in sparse images); a hunk without old lines falls back to its
+ * header.
+ */
+export function hunkOldStart(f: FileAnalysis, hunk: Hunk): number {
+  const first = hunk.lines.find((l) => l.kind !== '+');
+  if (first) {
+    const q = f.pre.docLine.indexOf(first.docLine);
+    if (q >= 0) return q + 1;
+  }
+  return Math.max(1, hunk.oldStart + (hunk.oldLines === 0 ? 1 : 0));
 }

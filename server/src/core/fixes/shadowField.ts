@@ -1,0 +1,454 @@
+/**
+ * KLP101 (a field added to a struct) → keep the struct's layout and hold the
+ * new field in a klp shadow variable, following the upstream pattern
+ * (samples/livepatch/livepatch-shadow-fix1/2, Documentation/livepatch/shadow-vars.rst):
+ *
+ *  - the field's line leaves the struct hunk;
+ *  - each file that uses it gets a documented, unique shadow id and small helpers:
+ *    `klp_<S>_<f>(obj, gfp)` (klp_shadow_get_or_alloc, with a constructor when the
+ *    data needs one) for writes, `klp_<S>_<f>_read(obj)` (klp_shadow_get, 0 for
+ *    objects created before the patch) for reads;
+ *  - each write `x->f = v;` / `x->f++;` becomes a guarded write through the shadow,
+ *    each read a call of the read helper; gfp flags follow the context
+ *    (GFP_ATOMIC under a spinlock, RCU or with interrupts off, or when it is
+ *    unknown whether the function may sleep; GFP_KERNEL where it sleeps anyway);
+ *  - every place in the patched files that frees the object gains
+ *    `klp_shadow_free()` just before, and a post-unpatch callback frees all;
+ *  - lock fields (spinlock_t, struct mutex, …) become one global lock instead, as
+ *    shipped livepatches mostly did: nothing to allocate, no object without a
+ *    lock; `*_init(&x->lock)` calls go away.
+ *
+ * What cannot be converted mechanically (a write inside an expression, an
+ * aggregate field other than counters and list heads, a lock shared between
+ * files) is refused with the reason.
+ */
+import type { FileAnalysis } from '../analysis';
+import type { Side } from '../entities/diff';
+import type { Entity } from '../entities/extract';
+import { declaratorName } from '../entities/extract';
+import { functionFacts, structTypesOf, type FunctionFacts } from '../facts/extract';
+import type { Node } from '../syntax/parser';
+import type { BuildTool } from '../rules';
+import type { Fix, FixContext } from './index';
+import { FixError } from './patchEdit';
+import { addInclude, fileOf, imageLine, includeLine, postEntity, postSide, PostEditor } from './edit';
+
+type Kind = 'scalar' | 'counter' | 'list' | 'lock';
+
+interface Member {
+  structType: string; // "struct lens_dev"
+  tag: string; // "lens_dev"
+  field: string;
+  /** The C type of the field ("unsigned int", "struct foo *"). */
+  type: string;
+  kind: Kind;
+  /** Lock flavour: the DEFINE macro for one global lock of this type. */
+  lockDefine?: string;
+  lockInits?: RegExp;
+  /** Post-image lines of the declaration (and of the comment lines the patch added right above it). */
+  lines: number[];
+  file: FileAnalysis;
+}
+
+const LOCKS: Record<string, { define: string; inits: RegExp }> = {
+  spinlock_t: { define: 'DEFINE_SPINLOCK', inits: /^spin_lock_init$/ },
+  raw_spinlock_t: { define: 'DEFINE_RAW_SPINLOCK', inits: /^raw_spin_lock_init$/ },
+  rwlock_t: { define: 'DEFINE_RWLOCK', inits: /^rwlock_init$/ },
+  'struct mutex': { define: 'DEFINE_MUTEX', inits: /^mutex_init$/ },
+  'struct rw_semaphore': { define: 'DECLARE_RWSEM', inits: /^init_rwsem$/ },
+  seqlock_t: { define: 'DEFINE_SEQLOCK', inits: /^seqlock_init$/ },
+};
+const COUNTERS = /^(atomic_t|atomic64_t|atomic_long_t|refcount_t)$/;
+const PURE_READERS = /^(atomic_read|atomic64_read|atomic_long_read|refcount_read|list_empty|list_empty_careful)$/;
+const FREES: Record<string, number> = { kfree: 0, kvfree: 0, kfree_sensitive: 0, vfree: 0, kfree_rcu: 0, kvfree_rcu: 0, kmem_cache_free: 1 };
+
+function kindOf(type: string, pointer: boolean, array: boolean): Kind | undefined {
+  if (array) return undefined;
+  if (pointer) return 'scalar';
+  if (LOCKS[type]) return 'lock';
+  if (COUNTERS.test(type)) return 'counter';
+  if (type === 'struct list_head') return 'list';
+  if (/^(struct|union)\s/.test(type)) return undefined;
+  return 'scalar';
+}
+
+/** The member the finding is about, from the post-side struct. */
+function memberOf(f: FileAnalysis, structEntity: Entity, field: string): Member {
+  const side = postSide(f);
+  for (const decl of structEntity.node.descendantsOfType('field_declaration')) {
+    if (!decl) continue;
+    const d = decl.childrenForFieldName('declarator').find((x) => x && declaratorName(x)?.text === field);
+    if (!d) continue;
+    if (decl.childrenForFieldName('declarator').length > 1) throw new FixError(`${field} is declared together with other fields on one line; split the declaration first`);
+    const typeNode = decl.childForFieldName('type');
+    const base = (typeNode ? side.src.raw.slice(typeNode.startIndex, typeNode.endIndex) : '').replace(/\s+/g, ' ').trim();
+    const qualifiers = decl.children.filter((c) => c?.type === 'type_qualifier').map((c) => c!.text);
+    const dText = side.src.raw.slice(d.startIndex, d.endIndex);
+    const stars = (dText.match(/\*/g) ?? []).length;
+    const array = /\[/.test(dText);
+    if (/\(/.test(dText)) throw new FixError(`${field} is a function pointer or a complex declarator; convert it by hand`);
+    const type = [...qualifiers.filter((q) => q !== 'volatile'), base].join(' ') + (stars ? ' ' + '*'.repeat(stars) : '');
+    const kind = kindOf(base, stars > 0, array);
+    if (!kind) throw new FixError(`${field} (${type}${array ? ', an array' : ''}) is not a scalar, counter, list head or lock; convert it by hand`);
+    const first = imageLine(side, decl);
+    const last = side.src.toImage[decl.endPosition.row] ?? -1;
+    if (first < 0 || last < first) throw new FixError(`the declaration of ${field} is not in the patch`);
+    const lines: number[] = [];
+    for (let i = first; i <= last; i++) lines.push(i);
+    // comment lines the patch added right above the field go with it
+    for (let i = first - 1; i >= 0 && f.post.changed[i] && /^\s*(\/\*|\*|\/\/)/.test(f.post.lines[i] ?? ''); i--) lines.unshift(i);
+    const tag = structEntity.name;
+    const structType = `${structEntity.kind} ${tag}`;
+    return { structType, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lines, file: f };
+  }
+  throw new FixError(`no field ${field} in the new ${structEntity.kind} ${structEntity.name}`);
+}
+
+/** A 32-bit FNV-1a hash, for shadow ids that differ between patches and fields. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+function ident(s: string): string {
+  return s.replace(/\W+/g, '_');
+}
+
+interface Use {
+  file: FileAnalysis;
+  fn: Entity;
+  facts: FunctionFacts;
+  node: Node; // the field_expression
+  how: 'read' | 'write' | 'address';
+}
+
+/** The field_expression nodes of changed functions that are this member (by the facts' resolved types). */
+function usesOf(ctx: FixContext, m: Member): Use[] {
+  const out: Use[] = [];
+  const wanted = `${m.structType}::${m.field}`;
+  for (const f of ctx.analysis.files) {
+    const side = f.postSide;
+    if (!side?.tree) continue;
+    for (const [key, facts] of f.facts.post) {
+      const fn = side.ents.byKey.get(key);
+      if (!fn) continue;
+      const sites = facts.accesses.filter((a) => a.resource === wanted || a.resource.startsWith(wanted + '[') || (!/^(struct|union) /.test(a.resource) && a.resource.endsWith(`::${m.field}`)));
+      if (sites.length === 0) continue;
+      for (const n of fn.node.descendantsOfType('field_expression')) {
+        if (!n || n.childForFieldName('field')?.text !== m.field) continue;
+        const line = imageLine(side, n);
+        if (!sites.some((s) => s.site.imageLine === line && s.site.column === n.startPosition.column)) continue;
+        const p = n.parent;
+        let how: Use['how'] = 'read';
+        if (p?.type === 'pointer_expression' && p.text.startsWith('&')) how = 'address';
+        else if ((p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === n.id) || p?.type === 'update_expression') how = 'write';
+        out.push({ file: f, fn, facts, node: n, how });
+      }
+    }
+  }
+  return out;
+}
+
+/** GFP flags for an allocation at `line` of a function: atomic under a spinlock/RCU/irqs off, or when sleeping is not known to be allowed. */
+function gfpAt(use: Use, line: number): string {
+  const held = new Set<string>();
+  let via = new Map<string, string>();
+  for (const e of use.facts.effects) {
+    if (e.site.imageLine > line) break;
+    held.clear();
+    for (const l of e.locksHeld) held.add(l);
+    if (e.op === 'lock') {
+      held.add(e.resource);
+      via = new Map(via).set(e.resource, e.via);
+    }
+    if (e.op === 'unlock') held.delete(e.resource);
+  }
+  const atomic = [...held].some((l) => !/^(mutex_|down|rt_mutex)/.test(via.get(l) ?? 'spin'));
+  if (atomic || /_(irq|isr|interrupt)$/.test(use.fn.name)) return 'GFP_ATOMIC';
+  return use.facts.sleeps ? 'GFP_KERNEL' : 'GFP_ATOMIC';
+}
+
+/** The object expression of x->f (x) or x.f (&x), as written. */
+function objectOf(side: Side, n: Node): string {
+  const arg = n.childForFieldName('argument');
+  const text = arg ? side.src.raw.slice(arg.startIndex, arg.endIndex) : '';
+  const op = n.children.find((c) => c?.type === '->' || c?.type === '.')?.type ?? '->';
+  return op === '->' ? text : `&${/^[\w.]+$/.test(text) ? text : `(${text})`}`;
+}
+
+/** A C block comment wrapped at 80 columns. */
+function blockComment(text: string): string[] {
+  const out = ['/*'];
+  let line = ' *';
+  for (const word of text.split(/\s+/)) {
+    if (line.length + 1 + word.length > 78 && line !== ' *') {
+      out.push(line);
+      line = ' *';
+    }
+    line += ' ' + word;
+  }
+  out.push(line, ' */');
+  return out;
+}
+
+function lastInclude(f: FileAnalysis): number {
+  try {
+    return includeLine(f);
+  } catch {
+    return -1;
+  }
+}
+
+function indentOf(line: string): string {
+  return /^\s*/.exec(line)?.[0] ?? '';
+}
+
+/** The expression_statement a node is the whole expression of, or undefined. */
+function statementOf(n: Node): Node | undefined {
+  let s: Node | null = n;
+  while (s && s.type !== 'expression_statement') {
+    if (/_statement$|^compound_statement$|^declaration$/.test(s.type)) return undefined;
+    s = s.parent;
+  }
+  return s ?? undefined;
+}
+
+/** Replace a whole statement: as lines when it stands alone on its lines, else inline. */
+function replaceStatement(ed: PostEditor, side: Side, stmt: Node, block: (indent: string) => string[], inline: string): void {
+  const first = imageLine(side, stmt);
+  const last = side.src.toImage[stmt.endPosition.row] ?? -1;
+  if (first < 0 || last < first) throw new FixError('a statement to rewrite is not fully in the patch');
+  const head = ed.textOf(first).slice(0, stmt.startPosition.column);
+  const tail = ed.textOf(last).slice(stmt.endPosition.column);
+  if (/^\s*$/.test(head) && /^\s*$/.test(tail)) {
+    for (let i = first + 1; i <= last; i++) ed.remove(i);
+    const [one, ...more] = block(head);
+    ed.setLine(first, one);
+    if (more.length) ed.insertAfter(first, more);
+  } else if (first === last) {
+    ed.replace(first, stmt.startPosition.column, stmt.endPosition.column - stmt.startPosition.column, inline);
+  } else throw new FixError('a statement to rewrite shares its lines with other code');
+}
+
+function callbackMacro(tool: BuildTool) {
+  return tool === 'klp-build' ? { post: 'KLP_POST_UNPATCH_CALLBACK', obj: 'struct klp_object *obj', header: '<linux/livepatch_helpers.h>' } : { post: 'KPATCH_POST_UNPATCH_CALLBACK', obj: 'patch_object *obj', header: '"kpatch-macros.h"' };
+}
+
+/** Where file-scope definitions go: after the struct when this file defines it, else after the includes. */
+function definitionsLine(f: FileAnalysis, m: Member): number {
+  const side = postSide(f);
+  const structEntity = side.ents.entities.find((x) => (x.kind === 'struct' || x.kind === 'union') && x.name === m.tag && !x.declarationOnly);
+  if (structEntity) {
+    const end = side.src.toImage[structEntity.endRow] ?? -1;
+    if (end < 0 || f.post.lines[end] === undefined) throw new FixError(`the end of ${m.structType} in ${f.path} is not in the patch; a kernel tree is needed`);
+    return end;
+  }
+  try {
+    return includeLine(f);
+  } catch {
+    throw new FixError(`no place at file scope of ${f.path} is in the patch (its #includes); a kernel tree is needed`);
+  }
+}
+
+export const shadowFieldFix = {
+  id: 'shadow-field',
+  codes: ['KLP101'],
+  preview: true,
+  title(_ctx, finding) {
+    const d = finding.data as { struct?: string; member?: string; change?: string } | undefined;
+    if (d?.change !== 'added' || !d.member) return undefined;
+    return `Keep ${d.struct}'s layout: hold ${d.member} in a shadow variable (or one global lock, for a lock)`;
+  },
+  plan(ctx, finding) {
+    const f = fileOf(ctx, finding);
+    const structEntity = postEntity(f, finding);
+    const field = (finding.data as { member: string }).member;
+    const m = memberOf(f, structEntity, field);
+    const uses = usesOf(ctx, m);
+    const editors = new Map<FileAnalysis, PostEditor>();
+    const editor = (file: FileAnalysis) => {
+      let ed = editors.get(file);
+      if (!ed) editors.set(file, (ed = new PostEditor(file)));
+      return ed;
+    };
+    // the struct keeps its layout
+    for (const l of m.lines) editor(f).remove(l);
+    const notes: string[] = [];
+    const base = ident(`${m.tag}_${m.field}`);
+    const id = `KLP_SHADOW_${base.toUpperCase()}`;
+    const patchName = ctx.analysis.set.patches[0]?.header ? ctx.analysis.set.lines.find((l) => /^Subject:/i.test(l)) ?? '' : f.path;
+    const idValue = `0x${fnv1a(`${patchName}\0${m.structType}::${m.field}`).toString(16).padStart(8, '0')}UL`;
+    const useFiles = [...new Set(uses.map((u) => u.file))];
+
+    if (m.kind === 'lock') {
+      if (useFiles.length > 1) throw new FixError(`${m.field} is used in ${useFiles.map((x) => x.path).join(' and ')}: one global lock shared between files needs a definition in one of them and a declaration in the others; convert by hand`);
+      const lockName = `klp_${base}_lock`;
+      for (const u of uses) {
+        const side = postSide(u.file);
+        const ed = editor(u.file);
+        if (u.how !== 'address') throw new FixError(`${u.fn.name}() uses the lock ${m.field} without taking its address; convert it by hand`);
+        const call = u.node.parent?.parent?.parent;
+        const callee = call?.type === 'call_expression' ? call.childForFieldName('function')?.text ?? '' : '';
+        if (m.lockInits!.test(callee)) {
+          const stmt = statementOf(call!);
+          if (!stmt) throw new FixError(`${callee}(&…->${m.field}) in ${u.fn.name}() is not a statement of its own`);
+          const first = imageLine(side, stmt);
+          const last = side.src.toImage[stmt.endPosition.row] ?? -1;
+          for (let i = first; i <= last; i++) ed.remove(i);
+          continue;
+        }
+        const amp = u.node.parent!;
+        ed.replace(imageLine(side, amp), amp.startPosition.column, amp.endPosition.column - amp.startPosition.column, `&${lockName}`);
+      }
+      const home = useFiles[0] ?? f;
+      const hed = editor(home);
+      hed.insertAfter(definitionsLine(home, m), ['', `/* Livepatch: one global lock stands for ${m.structType}::${m.field}, which the patch would have added (the struct keeps its layout). */`, `static ${m.lockDefine}(${lockName});`]);
+      notes.push(`${m.structType}::${m.field} became the global lock ${lockName}: every object shares it, so unrelated objects now exclude each other (coarser, but nothing to allocate or free, and no object without a lock). If contention matters, keep a per-object lock in a shadow variable instead.`);
+      return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
+    }
+
+    const T = m.type;
+    const ctor = m.kind === 'list' ? `klp_${base}_ctor` : undefined;
+    const used = new Map<FileAnalysis, Set<'read' | 'ptr' | 'peek'>>();
+    const need = (file: FileAnalysis, what: 'read' | 'ptr' | 'peek') => {
+      const s = used.get(file) ?? new Set();
+      s.add(what);
+      used.set(file, s);
+    };
+    const handled = new Set<number>();
+    for (const u of uses) {
+      const side = postSide(u.file);
+      const ed = editor(u.file);
+      const line = imageLine(side, u.node);
+      const obj = objectOf(side, u.node);
+      const gfp = gfpAt(u, line);
+      if (u.how === 'read') {
+        if (m.kind !== 'scalar') throw new FixError(`${u.fn.name}() reads ${m.field} (${T}) by value; convert it by hand`);
+        need(u.file, 'read');
+        ed.replace(line, u.node.startPosition.column, u.node.endPosition.column - u.node.startPosition.column, `klp_${base}_read(${obj})`);
+        continue;
+      }
+      if (u.how === 'address' && m.kind === 'scalar') throw new FixError(`${u.fn.name}() takes the address of ${m.field}; convert it by hand`);
+      // pure readers of counters and lists: a pointer that is never NULL (an empty stand-in for old objects)
+      const amp = u.how === 'address' ? u.node.parent! : u.node;
+      const call = amp.parent?.type === 'argument_list' ? amp.parent.parent : undefined;
+      const callee = call?.type === 'call_expression' ? call.childForFieldName('function')?.text ?? '' : '';
+      if (u.how === 'address' && PURE_READERS.test(callee)) {
+        need(u.file, 'peek');
+        ed.replace(imageLine(side, amp), amp.startPosition.column, amp.endPosition.column - amp.startPosition.column, `klp_${base}_peek(${obj})`);
+        continue;
+      }
+      const stmt = statementOf(u.how === 'address' ? call ?? amp : u.node.parent!);
+      if (!stmt) throw new FixError(`${u.fn.name}() ${u.how === 'write' ? 'writes' : 'uses'} ${m.field} inside an expression; split it into a statement of its own first`);
+      if (handled.has(stmt.id)) throw new FixError(`${u.fn.name}() uses ${m.field} twice in one statement; convert it by hand`);
+      handled.add(stmt.id);
+      need(u.file, 'ptr');
+      const sv = `klp_${m.field}`;
+      const stmtText = side.src.raw.slice(stmt.startIndex, stmt.endIndex);
+      const target = side.src.raw.slice(amp.startIndex, amp.endIndex);
+      const k = amp.startIndex - stmt.startIndex;
+      const replaced = stmtText.slice(0, k) + (u.how === 'address' ? sv : `(*${sv})`) + stmtText.slice(k + target.length);
+      const decl = `${T.endsWith('*') ? T : T + ' '}*${sv} = klp_${base}(${obj}, ${gfp});`;
+      replaceStatement(
+        ed,
+        side,
+        stmt,
+        (indent) => [`${indent}{`, `${indent}\t${decl}`, '', `${indent}\tif (${sv})`, `${indent}\t\t${replaced.replace(/\n\s*/g, ' ')}`, `${indent}}`],
+        `{ ${decl} if (${sv}) ${replaced.replace(/\n\s*/g, ' ')} }`,
+      );
+    }
+
+    // klp_shadow_free where the patched files free the object
+    const freed = freeSites(ctx, m, id, editor);
+    if (freed === 0) notes.push(`No place in the patched files frees ${m.structType}: add klp_shadow_free(obj, ${id}, NULL) where it is freed, or the shadow data stays until the patch is removed.`);
+
+    // definitions in every file that uses the field
+    const { post: postMacro, obj: objParam, header } = callbackMacro(ctx.target.tool);
+    let callbackDone = false;
+    const defsFiles = used.size ? [...used.keys()] : [f];
+    for (const file of defsFiles) {
+      const ed = editor(file);
+      const what = used.get(file) ?? new Set();
+      const defs = [
+        '',
+        ...blockComment(
+          `Livepatch: ${m.structType}::${m.field} (${T}) lives in a shadow variable, so the struct keeps its layout. Objects created before the patch have no shadow until first written${m.kind === 'scalar' ? ' and read as 0' : ''}. ${id} must be unique among all livepatches loaded together.`,
+        ),
+        `#define ${id}\t${idValue}`,
+      ];
+      if (ctor)
+        defs.push('', `static int ${ctor}(void *obj, void *shadow_data, void *ctor_data)`, '{', `\tINIT_LIST_HEAD((struct list_head *)shadow_data);`, '\treturn 0;', '}');
+      if (what.has('ptr') || what.has('peek'))
+        defs.push('', `static ${T.endsWith('*') ? T : T + ' '}*klp_${base}(${m.structType} *obj, gfp_t gfp)`, '{', `\treturn klp_shadow_get_or_alloc(obj, ${id}, sizeof(${T}),`, `\t\t\t\t       gfp, ${ctor ?? 'NULL'}, NULL);`, '}');
+      if (what.has('read'))
+        defs.push('', `static ${T} klp_${base}_read(${m.structType} *obj)`, '{', `\t${T.endsWith('*') ? T : T + ' '}*sv = klp_shadow_get(obj, ${id});`, '', `\treturn sv ? *sv : 0;`, '}');
+      if (what.has('peek')) {
+        const none = m.kind === 'list' ? `static struct list_head klp_${base}_none = LIST_HEAD_INIT(klp_${base}_none);` : `static ${T} klp_${base}_none;`;
+        defs.push('', `/* what objects without a shadow show to readers: an empty ${m.kind === 'list' ? 'list' : 'counter'} (never written) */`, none, '', `static ${T} *klp_${base}_peek(${m.structType} *obj)`, '{', `\t${T} *sv = klp_shadow_get(obj, ${id});`, '', `\treturn sv ? sv : &klp_${base}_none;`, '}');
+      }
+      if (!callbackDone && !addFreeAllToExisting(ed, id)) {
+        defs.push('', `static void klp_${base}_post_unpatch(${objParam})`, '{', `\tklp_shadow_free_all(${id}, NULL);`, '}', `${postMacro}(klp_${base}_post_unpatch);`);
+      }
+      callbackDone = true;
+      // includes first: they go after the last #include, where the definitions go too
+      const at = definitionsLine(file, m);
+      if (lastInclude(file) >= 0) {
+        addInclude(ed, '<linux/livepatch.h>');
+        if (defs.some((l) => l.includes(postMacro))) addInclude(ed, header);
+      } else notes.push(`Add #include <linux/livepatch.h>${defs.some((l) => l.includes(postMacro)) ? ` and #include ${header}` : ''} to ${file.path}: its includes are not in the patch.`);
+      // one blank line around the block
+      if (f.post.lines[at + 1] !== undefined && f.post.lines[at + 1]!.trim() !== '') defs.push('');
+      ed.insertAfter(at, defs);
+    }
+    notes.unshift(`${m.structType}::${m.field} moved into shadow variable ${id} (${uses.length} use${uses.length === 1 ? '' : 's'} rewritten, ${freed} free site${freed === 1 ? '' : 's'}); objects created before the patch read it as ${m.kind === 'scalar' ? '0' : 'empty'} until they are written.`);
+    return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
+  },
+} satisfies Fix;
+
+/** If the file already has a post-unpatch callback, free all the shadows there; true when done. */
+function addFreeAllToExisting(ed: PostEditor, id: string): boolean {
+  const f = ed.file;
+  const m = f.post.lines.map((l) => (l ? /\b(?:KLP|KPATCH)_POST_UNPATCH_CALLBACK\s*\(\s*(\w+)\s*\)/.exec(l) : null)).find((x) => x);
+  if (!m) return false;
+  const side = postSide(f);
+  const fn = side.ents.entities.find((e) => e.kind === 'function' && e.name === m[1]);
+  const body = fn?.node.childForFieldName('body');
+  const open = body ? imageLine(side, body) : -1;
+  if (!body || open < 0) throw new FixError(`${f.path} already registers ${m[1]}() as its post-unpatch callback, but its body is not in the patch: add klp_shadow_free_all(${id}, NULL) there by hand`);
+  ed.insertAfter(open, [`\tklp_shadow_free_all(${id}, NULL);`]);
+  return true;
+}
+
+/** Insert klp_shadow_free() before every statement of the patched files that frees an object of the member's struct. */
+function freeSites(ctx: FixContext, m: Member, id: string, editor: (f: FileAnalysis) => PostEditor): number {
+  let n = 0;
+  for (const f of ctx.analysis.files) {
+    const side = f.postSide;
+    if (!side?.tree || (f.language !== 'c' && f.language !== 'header')) continue;
+    const fns = new Set(side.ents.entities.filter((e) => e.kind === 'function').map((e) => e.name));
+    const types = structTypesOf(side);
+    for (const e of side.ents.entities) {
+      if (e.kind !== 'function') continue;
+      const text = side.src.text.slice(e.node.startIndex, e.node.endIndex);
+      if (!/\b(kv?free(_rcu|_sensitive)?|vfree|kmem_cache_free)\s*\(/.test(text)) continue;
+      const facts = functionFacts(side, e, fns, types);
+      for (const ef of facts.effects) {
+        if (ef.op !== 'free' || ef.resource !== m.structType || !(ef.via in FREES)) continue;
+        const call = e.node.descendantsOfType('call_expression').find((c) => c && imageLine(side, c) === ef.site.imageLine && c.startPosition.column === ef.site.column);
+        const arg = call?.childForFieldName('arguments')?.namedChildren.filter((a) => a && a.type !== 'comment')[FREES[ef.via]];
+        const stmt = call ? statementOf(call) : undefined;
+        if (!call || !arg || !stmt) continue;
+        const line = imageLine(side, stmt);
+        if (line < 0 || f.post.lines[line] === undefined) continue;
+        const ed = editor(f);
+        ed.insertBefore(line, [`${indentOf(f.post.lines[line]!)}klp_shadow_free(${side.src.raw.slice(arg.startIndex, arg.endIndex)}, ${id}, NULL);`]);
+        n++;
+      }
+    }
+  }
+  return n;
+}
