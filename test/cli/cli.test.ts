@@ -213,3 +213,35 @@ test('index --tree: statistics, the on-disk cache, and a second run served from 
   assert.equal(bad.err.trim().split('\n').length, 1, bad.err);
   assert.equal(run(['index']).code, 2);
 });
+
+test('fix: lists the fixes on offer, applies the chosen ones to a new patch that still applies, refuses bad usage', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-fix-'));
+  const list = run(['fix', '--tree', TREE_DIR, patch('body-struct-key.patch')]);
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, /body-struct-key\.patch:22:16: KLP101: Keep struct lens_dev's layout: hold nr_errors in a shadow variable .*\[--apply KLP101\]/);
+  assert.match(list.out, /KLP190: Use static_key_enabled\(&lens_trace_key\) instead of static_branch_unlikely \[--apply KLP190\]/);
+  const out = join(dir, 'fixed.patch');
+  const r = run(['fix', '--tree', TREE_DIR, '--apply', 'KLP101,KLP190', '--out', out, patch('body-struct-key.patch')]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /^fixed KLP101: Keep struct lens_dev's layout/m);
+  assert.match(r.err, /^fixed KLP190: Use static_key_enabled/m);
+  assert.match(r.err, /Not patched to free the shadow: lens_exit\(\) \(init or exit code cannot be livepatched\)/);
+  const fixed = readFileSync(out, 'utf8');
+  assert.match(fixed, /klp_shadow_get_or_alloc\(obj, KLP_SHADOW_LENS_DEV_NR_ERRORS/);
+  assert.match(fixed, /static_key_enabled\(&lens_trace_key\)/);
+  // the fixed patch applies to the tree and has neither finding left
+  const copy = mkdtempSync(join(tmpdir(), 'klp-lens-fix-tree-'));
+  spawnSync('cp', ['-r', `${TREE_DIR}/.`, copy]);
+  const apply = spawnSync('git', ['apply', '--check', out], { cwd: copy, encoding: 'utf8' });
+  assert.equal(apply.status, 0, apply.stderr);
+  const again = run(['check', '--tree', TREE_DIR, '--format', 'json', out]);
+  const codes = JSON.parse(again.out).files[0].diagnostics.map((d: { code: string; severity: string }) => `${d.code}:${d.severity}`);
+  assert.ok(!codes.includes('KLP101:error') && !codes.some((c: string) => c.startsWith('KLP190:warning')), codes.join(' '));
+  // usage errors
+  const noOut = run(['fix', '--apply', 'KLP101', patch('body-struct-key.patch')]);
+  assert.equal(noOut.code, 2);
+  assert.match(noOut.err, /--apply needs --out FILE/);
+  const unknown = run(['fix', '--apply', 'KLP999', '--out', '-', patch('body-struct-key.patch')]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.err, /no fix for KLP999; fixable: .*KLP101/);
+});

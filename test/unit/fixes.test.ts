@@ -130,7 +130,7 @@ test('shadow-field: a counter added to struct kthread becomes a shadow variable 
   assert.doesNotMatch(t, /^\+\s*\/\* Unparks seen while the CPU was offline/m);
   // a documented unique id, the helpers, the includes (hidden from genksyms: kthread.c exports symbols)
   assert.match(t, /\+#define KLP_SHADOW_KTHREAD_OFFLINE_UNPARKS\t0x[0-9a-f]{8}UL/);
-  assert.match(t, /\+#ifndef __GENKSYMS__\n\+#include <linux\/livepatch.h>\n\+#endif/);
+  assert.match(t, /\+#ifndef __GENKSYMS__\n\+#include <linux\/livepatch.h>\n\+#include "kpatch-macros.h"\n\+#endif/);
   assert.match(t, /\+\treturn klp_shadow_get_or_alloc\(obj, KLP_SHADOW_KTHREAD_OFFLINE_UNPARKS, sizeof\(unsigned int\),/);
   assert.match(t, /\+\tunsigned int \*sv = klp_shadow_get\(obj, KLP_SHADOW_KTHREAD_OFFLINE_UNPARKS\);\n\+\n\+\treturn sv \? \*sv : 0;/);
   // the write: allocated (or found) with GFP flags for the context, NULL-safe

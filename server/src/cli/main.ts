@@ -10,10 +10,13 @@
  * Argument parsing is commander's: subcommands, --help and --version with no
  * code of ours to keep in step.
  */
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { analyzePatch, DEFAULT_MAX_LENGTH } from '../core/analysis';
+import { analyzePatch, DEFAULT_MAX_LENGTH, targetOf } from '../core/analysis';
+import { FIXABLE_CODES, fixesFor } from '../core/fixes';
+import { fixPatch } from '../core/fixes/driver';
+import type { BuildTool } from '../core/rules';
 import { KernelTree } from '../core/tree/kernelTree';
 import { TreeIndex, indexCacheFile } from '../core/index/treeIndex';
 import { decodeBytes } from '../core/text';
@@ -134,6 +137,60 @@ async function check(files: string[], opt: CheckOptions): Promise<number> {
   return hasErrors(report) && !opt.exitZero ? 1 : 0;
 }
 
+interface FixOptions {
+  apply?: string;
+  out?: string;
+  tree?: string | false;
+  index?: boolean;
+  config?: string;
+  kernelVersion?: string;
+  arch?: string;
+  tool?: BuildTool;
+  maxBytes: number;
+}
+
+async function fix(file: string, opt: FixOptions): Promise<number> {
+  const err = (s: string) => process.stderr.write(s + '\n');
+  if (opt.apply !== undefined && !opt.out) throw new UsageError('fix --apply needs --out FILE (or --out - for standard output)');
+  const codes = opt.apply === undefined ? undefined : opt.apply.trim() === 'all' ? new Set(FIXABLE_CODES) : new Set(opt.apply.split(',').map((c) => c.trim().toUpperCase()).filter(Boolean));
+  for (const c of codes ?? []) if (!FIXABLE_CODES.has(c)) throw new UsageError(`--apply: no fix for ${c}; fixable: ${[...FIXABLE_CODES].sort().join(', ')}`);
+  const tree = chooseTree(opt, err);
+  const index = tree?.isKernel && opt.index !== false ? await treeIndex(tree, opt) : undefined;
+  const decoded = decodeBytes(readInput(file, opt.maxBytes));
+  if (decoded.encoding !== 'utf-8' || decoded.nulAt) throw new UsageError(`${file} is not UTF-8 text; convert it before fixing`);
+  const options = { tree, index, kernelVersion: opt.kernelVersion, arch: opt.arch, tool: opt.tool, maxLength: opt.maxBytes };
+  const name = file === '-' ? '<stdin>' : file;
+  if (!codes) {
+    // list what is on offer
+    const a = await analyzePatch(decoded.text, { ...options, keepSyntax: true });
+    try {
+      const ctx = { text: decoded.text, analysis: a, tree, index, target: targetOf(options) };
+      let n = 0;
+      for (const f of a.findings) {
+        for (const o of fixesFor(ctx, f)) {
+          process.stdout.write(`${name}:${f.range.start.line + 1}:${f.range.start.character + 1}: ${f.code}: ${o.title} [--apply ${f.code}]\n`);
+          n++;
+        }
+      }
+      if (n === 0) process.stdout.write(`${name}: no fix on offer for its findings\n`);
+    } finally {
+      a.dispose();
+    }
+    return 0;
+  }
+  const run = await fixPatch(decoded.text, codes, options);
+  for (const a of run.applied) {
+    err(`fixed ${a.code}: ${a.title}`);
+    for (const n of a.notes) err(`  ${n}`);
+  }
+  for (const r of run.refused) err(`not fixed ${r.code} (line ${r.line + 1}): ${r.title}: ${r.reason}`);
+  for (const f of run.remaining) err(`${name}:${f.range.start.line + 1}:${f.range.start.character + 1}: still ${f.code}: ${f.message}`);
+  if (opt.out === '-') process.stdout.write(run.text);
+  else writeFileSync(opt.out!, run.text);
+  if (run.applied.length === 0 && run.refused.length === 0) err(`${name}: no finding of ${[...codes].join(', ')} to fix`);
+  return run.remaining.length ? 1 : 0;
+}
+
 function parseBytes(v: string): number {
   const m = /^(\d+)([kKmM]?)$/.exec(v.trim());
   if (!m) throw new UsageError(`--max-bytes: expected a number like 16M, got "${v}"`);
@@ -171,6 +228,27 @@ export async function main(argv: string[]): Promise<number> {
     .option('--exit-zero', 'exit 0 even when error-severity hazards are found (reports, demos); bad usage still exits 2')
     .action((files: string[], opts: CheckOptions) => {
       result = check(files, opts);
+    });
+
+  program
+    .command('fix')
+    .description('rewrite a patch so that the chosen hazards are gone (without --apply: list the fixes on offer)')
+    .argument('<file>', 'patch file ("-" reads stdin)')
+    .option('--apply <codes>', `codes to fix, comma-separated (${[...FIXABLE_CODES].sort().join(', ')}), or "all"`)
+    .option('--out <file>', 'where to write the fixed patch ("-" for standard output); required with --apply')
+    .option('--tree <dir>', 'kernel source tree the patch applies to (default: the current directory if it is one)')
+    .option('--no-tree', 'do not use a kernel tree: fix from the hunks alone (fewer fixes can be made)')
+    .option('--no-index', 'with a tree, do not build or use its index')
+    .option('--config <file>', "the kernel .config (default: the tree's .config)")
+    .option('--kernel-version <version>', "kernel version the livepatch targets (default: the tree's)", (v: string) => {
+      if (!/^\d+\.\d+/.test(v)) throw new UsageError(`--kernel-version: expected a version like 6.1, got "${v}"`);
+      return v;
+    })
+    .addOption(new Option('--arch <arch>', "architecture the livepatch targets (default: the tree's .config, else x86_64)").choices(['x86_64', 'ppc64le', 's390x', 'arm64', 'loongarch64']))
+    .addOption(new Option('--tool <tool>', 'the livepatch build tool the fixes write for (default: klp-build from kernel 6.19, else kpatch-build)').choices(['kpatch-build', 'klp-build']))
+    .option('--max-bytes <n>', 'largest patch to read (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
+    .action((file: string, opts: FixOptions) => {
+      result = fix(file, opts);
     });
 
   program

@@ -55,6 +55,13 @@ export class PostEditor {
     return this;
   }
 
+  /** The lines already queued after `line` (live: a caller may splice into them). */
+  pendingAfter(line: number): string[] {
+    let l = this.after.get(line);
+    if (!l) this.after.set(line, (l = []));
+    return l;
+  }
+
   remove(line: number): this {
     this.known(line);
     this.removed.add(line);
@@ -69,7 +76,8 @@ export class PostEditor {
   }
 
   get empty(): boolean {
-    return this.replaced.size + this.before.size + this.after.size + this.removed.size === 0;
+    const some = (m: Map<number, string[]>) => [...m.values()].some((l) => l.length > 0);
+    return this.replaced.size === 0 && this.removed.size === 0 && !some(this.before) && !some(this.after);
   }
 
   edits(): PostEdit[] {
@@ -176,6 +184,12 @@ export function includes(f: FileAnalysis, header: string): boolean {
 export function addInclude(ed: PostEditor, header: string): void {
   if (includes(ed.file, header)) return;
   const at = includeLine(ed.file);
-  if (ed.file.facts.scope.exports.size > 0) ed.insertAfter(at, ['#ifndef __GENKSYMS__', `#include ${header}`, '#endif']);
-  else ed.insertAfter(at, [`#include ${header}`]);
+  const pending = ed.pendingAfter(at);
+  if (pending.includes(`#include ${header}`)) return;
+  if (ed.file.facts.scope.exports.size > 0) {
+    // one #ifndef __GENKSYMS__ block for all the includes a fix adds
+    const end = pending.lastIndexOf('#endif');
+    if (end > 0 && pending[end - 1].startsWith('#include')) pending.splice(end, 0, `#include ${header}`);
+    else ed.insertAfter(at, ['#ifndef __GENKSYMS__', `#include ${header}`, '#endif']);
+  } else ed.insertAfter(at, [`#include ${header}`]);
 }

@@ -48,6 +48,8 @@ export interface Fix {
   codes: readonly string[];
   /** Large rewrites ask for a preview before they are applied. */
   preview?: boolean;
+  /** Fixes that several others would undo run later when fixes are applied in a row (line numbering last). */
+  order?: number;
   /** The title of the action for this finding, or undefined when the fix does not concern it. */
   title(ctx: FixContext, finding: Finding): string | undefined;
   /** The rewrite; throws FixError with the reason when it cannot be done. */

@@ -15,6 +15,8 @@ import { hunkOldStart } from '../rules/util';
 export const lineDirectivesFix = {
   id: 'line-directives',
   codes: ['KLP230'],
+  // every other fix moves lines: renumber last
+  order: 100,
   title() {
     return 'Keep the line numbers below each change with #line directives';
   },

@@ -214,18 +214,23 @@ export function rewriteFile(set: PatchSet, fc: FileChange, edits: PostEdit[]): R
   });
   for (const [h, r] of byHunk) if (touched.has(h)) r.touched = true;
   // a dirty op inside a hunk's extent touches it; elsewhere it makes a new hunk with context
+  const contextAfter = (i: number) => {
+    let to = i;
+    for (let k = 0; k < CONTEXT && to < ops.length - 1 && ops[to + 1].kind !== 'gap'; k++) to++;
+    return to;
+  };
   ops.forEach((op, i) => {
     if (!op.dirty) return;
     const inside = regions.find((r) => r.from <= i && i <= r.to);
     if (inside) {
       inside.touched = true;
+      // a new hunk grows with its changes: context follows the last one
+      if (inside.hunks.length === 0) inside.to = Math.max(inside.to, contextAfter(i));
       return;
     }
     let from = i;
-    let to = i;
     for (let k = 0; k < CONTEXT && from > 0 && ops[from - 1].kind !== 'gap'; k++) from--;
-    for (let k = 0; k < CONTEXT && to < ops.length - 1 && ops[to + 1].kind !== 'gap'; k++) to++;
-    regions.push({ from, to, hunks: [], touched: true });
+    regions.push({ from, to: contextAfter(i), hunks: [], touched: true });
   });
   // a region must not take in a gap; merge regions that overlap or touch
   regions.sort((a, b) => a.from - b.from);

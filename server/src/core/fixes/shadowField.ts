@@ -363,8 +363,10 @@ export const shadowFieldFix = {
     }
 
     // klp_shadow_free where the patched files free the object
-    const freed = freeSites(ctx, m, id, editor);
-    if (freed === 0) notes.push(`No place in the patched files frees ${m.structType}: add klp_shadow_free(obj, ${id}, NULL) where it is freed, or the shadow data stays until the patch is removed.`);
+    const skippedInit: string[] = [];
+    const freed = freeSites(ctx, m, id, editor, skippedInit);
+    if (skippedInit.length) notes.push(`Not patched to free the shadow: ${skippedInit.map((n) => n + '()').join(', ')} (init or exit code cannot be livepatched); klp_shadow_free_all() on unpatch releases what remains.`);
+    else if (freed === 0) notes.push(`No place in the patched files frees ${m.structType}: add klp_shadow_free(obj, ${id}, NULL) where it is freed, or the shadow data stays until the patch is removed.`);
 
     // definitions in every file that uses the field
     const { post: postMacro, obj: objParam, header } = callbackMacro(ctx.target.tool);
@@ -424,24 +426,38 @@ function addFreeAllToExisting(ed: PostEditor, id: string): boolean {
 }
 
 /** Insert klp_shadow_free() before every statement of the patched files that frees an object of the member's struct. */
-function freeSites(ctx: FixContext, m: Member, id: string, editor: (f: FileAnalysis) => PostEditor): number {
+function freeSites(ctx: FixContext, m: Member, id: string, editor: (f: FileAnalysis) => PostEditor, skippedInit: string[]): number {
   let n = 0;
   for (const f of ctx.analysis.files) {
     const side = f.postSide;
     if (!side?.tree || (f.language !== 'c' && f.language !== 'header')) continue;
     const fns = new Set(side.ents.entities.filter((e) => e.kind === 'function').map((e) => e.name));
     const types = structTypesOf(side);
+    // file-scope pointers to the struct (kfree(lens_device) with a global lens_device)
+    const globals = new Set<string>();
+    for (const v of side.ents.entities) {
+      if (v.kind !== 'variable') continue;
+      const t = side.src.raw.slice(v.node.startIndex, v.node.endIndex);
+      const d = /^(?:(?:static|extern)\s+)?(struct|union)\s+(\w+)\s*\*\s*(\w+)\s*[;=]/.exec(t.trim());
+      if (d && `${d[1]} ${d[2]}` === m.structType && d[3] === v.name) globals.add(v.name);
+    }
     for (const e of side.ents.entities) {
       if (e.kind !== 'function') continue;
+      const initOrExit = e.annotations.some((a) => /^__(dev|mem|cpu)?(init|exit)(data|const)?$/.test(a.name));
       const text = side.src.text.slice(e.node.startIndex, e.node.endIndex);
       if (!/\b(kv?free(_rcu|_sensitive)?|vfree|kmem_cache_free)\s*\(/.test(text)) continue;
       const facts = functionFacts(side, e, fns, types);
       for (const ef of facts.effects) {
-        if (ef.op !== 'free' || ef.resource !== m.structType || !(ef.via in FREES)) continue;
+        if (ef.op !== 'free' || !(ef.via in FREES) || (ef.resource !== m.structType && !globals.has(ef.resource))) continue;
         const call = e.node.descendantsOfType('call_expression').find((c) => c && imageLine(side, c) === ef.site.imageLine && c.startPosition.column === ef.site.column);
         const arg = call?.childForFieldName('arguments')?.namedChildren.filter((a) => a && a.type !== 'comment')[FREES[ef.via]];
         const stmt = call ? statementOf(call) : undefined;
         if (!call || !arg || !stmt) continue;
+        // init and exit code cannot be patched (KLP160): free_all on unpatch covers what it frees
+        if (initOrExit) {
+          if (!skippedInit.includes(e.name)) skippedInit.push(e.name);
+          continue;
+        }
         const line = imageLine(side, stmt);
         if (line < 0 || f.post.lines[line] === undefined) continue;
         const ed = editor(f);

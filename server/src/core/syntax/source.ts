@@ -107,6 +107,8 @@ export function wrapperHeader(heading: string | undefined): { line: string; kind
 }
 
 /** Collects the parse text line by line with each line's image line (-1 synthetic). */
+const LINE_DIRECTIVE = /^\s*#\s*line\s+\d+(\s+"[^"]*")?\s*$/;
+
 class TextBuilder {
   readonly lines: string[] = [];
   readonly toImage: number[] = [];
@@ -114,7 +116,9 @@ class TextBuilder {
   constructor(readonly fromImage: Int32Array) {}
   push(text: string, img: number): void {
     if (img >= 0) this.fromImage[img] = this.lines.length;
-    this.lines.push(text);
+    // `#line N` only renumbers lines (klp-build's fix-patch-lines, our line-directives fix):
+    // blanked, so that it is neither code nor a change
+    this.lines.push(LINE_DIRECTIVE.test(text) ? ' '.repeat(text.length) : text);
     this.toImage.push(img);
   }
 }
