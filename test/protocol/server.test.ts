@@ -39,6 +39,8 @@ import { ROOT, FIXTURES, TREE_DIR, docLine, indexedTreePatch, hazardZoo } from '
 interface Session {
   conn: ProtocolConnection;
   child: ChildProcess;
+  /** What the server wrote on stderr (a crash shows here). */
+  stderr: () => string;
   diagnostics: PublishDiagnosticsParams[];
   waitFor(pred: (p: PublishDiagnosticsParams) => boolean, ms?: number): Promise<PublishDiagnosticsParams>;
 }
@@ -49,6 +51,8 @@ const CACHE_HOME = mkdtempSync(join(tmpdir(), 'klp-lens-server-cache-'));
 function start(config?: Record<string, unknown>): Session {
   const child = spawn(process.execPath, [join(ROOT, 'out', 'cli.js'), 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: CACHE_HOME } });
   const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
   const diagnostics: PublishDiagnosticsParams[] = [];
   const waiters: { pred: (p: PublishDiagnosticsParams) => boolean; resolve: (p: PublishDiagnosticsParams) => void }[] = [];
   conn.onNotification(PublishDiagnosticsNotification.type, (p) => {
@@ -64,6 +68,7 @@ function start(config?: Record<string, unknown>): Session {
   return {
     conn,
     child,
+    stderr: () => err,
     diagnostics,
     waitFor(pred, ms = 15000) {
       const hit = diagnostics.find(pred);
@@ -83,6 +88,10 @@ function start(config?: Record<string, unknown>): Session {
 }
 
 async function stop(s: Session) {
+  if (s.child.exitCode !== null) {
+    s.conn.dispose();
+    return;
+  }
   await s.conn.sendRequest(ShutdownRequest.type);
   await s.conn.sendNotification(ExitNotification.type);
   await new Promise<void>((r) => (s.child.exitCode !== null ? r() : s.child.on('exit', () => r())));
@@ -295,6 +304,71 @@ test('every hazard category shows up in klp-lens check and in the server, with t
       d.diagnostics.map((x) => key(String(x.code), x.range.start.line, sev[x.severity ?? 0])).sort(),
       cliDiags.map((x) => key(x.code, x.range.start.line, x.severity)).sort(),
     );
+  } finally {
+    await stop(s);
+  }
+});
+
+test('code actions: every fixable diagnostic offers a fix; resolved and applied, its diagnostic is gone', async () => {
+  const { CodeActionRequest, CodeActionResolveRequest, DidChangeTextDocumentNotification: Change } = await import('vscode-languageserver-protocol/node');
+  const { TextDocument } = await import('vscode-languageserver-textdocument');
+  const zoo = hazardZoo();
+  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-actions-'));
+  const path = join(dir, 'zoo.patch');
+  writeFileSync(path, zoo.patch);
+  const u = pathToFileURL(path).toString();
+  const s = start({ kernelTree: zoo.root, debounceMs: 10 });
+  try {
+    await s.conn.sendRequest(InitializeRequest.type, {
+      processId: process.pid,
+      rootUri: null,
+      capabilities: {
+        workspace: { configuration: true, workspaceEdit: { documentChanges: true, changeAnnotationSupport: {} } },
+        textDocument: { codeAction: { resolveSupport: { properties: ['edit'] }, codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } } } },
+      },
+      workspaceFolders: null,
+    });
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    let doc = TextDocument.create(u, 'kernel-patch', 1, zoo.patch);
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text: zoo.patch } });
+    // the index refines the diagnostics (module placement makes the zoo's static key an error)
+    let d = await s.waitFor((p) => p.uri === u && p.version === 1 && p.diagnostics.some((x) => x.code === 'KLP300'), 30000);
+    const fixed: string[] = [];
+    for (const code of ['KLP190', 'KLP200', 'KLP210', 'KLP110', 'KLP101', 'KLP230']) {
+      // the errors and warnings; KLP230 (line numbering) is information but has its fix too
+      const diag = d.diagnostics.find((x) => x.code === code && ((x.severity ?? 0) <= 2 || code === 'KLP230'));
+      assert.ok(diag, `${code} in ${d.diagnostics.map((x) => x.code).join(' ')}`);
+      const actions = (await s.conn.sendRequest(CodeActionRequest.type, { textDocument: { uri: u }, range: diag.range, context: { diagnostics: [diag] } }).catch((e) => assert.fail(`${e}\n${s.stderr()}`))) as import('vscode-languageserver-protocol').CodeAction[];
+      const action = actions.find((a) => a.diagnostics?.some((x) => x.code === code));
+      assert.ok(action, `a code action for ${code}: ${actions.map((a) => a.title).join(' | ')}`);
+      assert.equal(action.kind, 'quickfix');
+      assert.equal(action.edit, undefined, 'the edit comes on resolve');
+      const resolved = (await s.conn.sendRequest(CodeActionResolveRequest.type, action)) as import('vscode-languageserver-protocol').CodeAction;
+      const edit = resolved.edit!;
+      assert.ok(edit, `${code}: resolved with an edit`);
+      const edits = edit.documentChanges
+        ? (edit.documentChanges as { edits: import('vscode-languageserver-protocol').TextEdit[] }[]).flatMap((c) => c.edits)
+        : edit.changes![u];
+      if (code === 'KLP101') {
+        // the shadow conversion is large: it asks for a preview
+        assert.ok(edit.changeAnnotations && Object.values(edit.changeAnnotations).every((a) => a.needsConfirmation), 'KLP101 asks for confirmation');
+      }
+      const text = TextDocument.applyEdits(doc, edits);
+      doc = TextDocument.create(u, 'kernel-patch', doc.version + 1, text);
+      await s.conn.sendNotification(Change.type, { textDocument: { uri: u, version: doc.version }, contentChanges: [{ text }] });
+      d = await s.waitFor((p) => p.uri === u && p.version === doc.version);
+      const still = d.diagnostics.filter((x) => x.code === code && x.message === diag.message);
+      assert.deepEqual(still.map((x) => x.message), [], `${code} is gone after its fix`);
+      fixed.push(code);
+    }
+    assert.equal(fixed.length, 6, s.stderr());
+    // the fixed patch still applies to the tree
+    const { spawnSync } = await import('node:child_process');
+    writeFileSync(join(dir, 'fixed.patch'), doc.getText());
+    const r = spawnSync('git', ['apply', '--check', join(dir, 'fixed.patch')], { cwd: zoo.root, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nserver stderr:\n${s.stderr()}`);
   } finally {
     await stop(s);
   }

@@ -18,9 +18,18 @@ import {
   type Hover,
   MarkupKind,
   RequestType,
+  CodeActionKind,
+  MessageType,
+  ShowMessageNotification,
+  type CodeAction,
+  type WorkspaceEdit,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { analyzePatch, CancelledError, DEFAULT_MAX_LENGTH, type PatchAnalysis } from '../core/analysis';
+import { analyzePatch, CancelledError, DEFAULT_MAX_LENGTH, targetOf, type PatchAnalysis } from '../core/analysis';
+import { applyFix, FIXABLE_CODES, FIXES, fixesFor, FixError, type FixContext } from '../core/fixes';
+import { lineReplacements } from '../core/fixes/patchEdit';
+import type { BuildTool } from '../core/rules';
+import type { Range } from '../core/text';
 import { KernelTree } from '../core/tree/kernelTree';
 import { ParseCache } from '../core/syntax/cache';
 import { FileResultCache } from '../core/resultCache';
@@ -45,9 +54,23 @@ export interface Settings {
   arch: string;
   debounceMs: number;
   maxPatchBytes: number;
+  /** The livepatch build tool fixes write for; empty: from the kernel version. */
+  buildTool: '' | BuildTool;
 }
 
-const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH };
+const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH, buildTool: '' };
+
+/** What a code action carries until it is resolved (the finding it answers, in that document version). */
+interface FixActionData {
+  uri: string;
+  version: number;
+  fix: string;
+  code: string;
+  range: Range;
+  message: string;
+}
+
+const overlaps = (a: Range, b: Range) => !(a.end.line < b.start.line || (a.end.line === b.start.line && a.end.character < b.start.character) || b.end.line < a.start.line || (b.end.line === a.start.line && b.end.character < a.start.character));
 
 /** Custom request: the patch model of a document as the CLI's JSON report. */
 export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
@@ -83,6 +106,17 @@ export function startServer(connection: Connection): void {
   let index: TreeIndex | undefined;
   let indexAbort: AbortController | undefined;
   let workDoneProgress = false;
+  /**
+   * A message for the user: the window/showMessage notification, which every client takes
+   * (window.show*Message sends a request, and a client that does not answer it would
+   * leave a rejected promise behind).
+   */
+  const tell = (type: MessageType, message: string) => void connection.sendNotification(ShowMessageNotification.type, { type, message });
+  // a failure in some handler must not take the server (and every open document's diagnostics) down
+  process.on('unhandledRejection', (e) => connection.console.error(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`));
+  // what the client can do with code actions
+  let resolveEdits = false;
+  let annotatedEdits = false;
 
   const buildIndex = async (forTree: KernelTree) => {
     indexAbort?.abort();
@@ -90,7 +124,7 @@ export function startServer(connection: Connection): void {
     indexAbort = abort;
     let configFile = settings.kernelConfig || undefined;
     if (configFile && !isReadableFile(configFile)) {
-      void connection.window.showWarningMessage(`livepatchLens.kernelConfig: cannot read ${configFile}; using the tree's own .config, if any.`);
+      tell(MessageType.Warning, `livepatchLens.kernelConfig: cannot read ${configFile}; using the tree's own .config, if any.`);
       configFile = undefined;
     }
     // a cached index answers at once; the build below then only rescans what changed on disk
@@ -143,7 +177,7 @@ export function startServer(connection: Connection): void {
         if (tree) break;
       }
     }
-    if (treeNote) void connection.window.showWarningMessage(treeNote);
+    if (treeNote) tell(MessageType.Warning, treeNote);
     connection.console.log(`kernel tree: ${tree ? `${tree.root} (${tree.version?.text ?? 'version unknown'})` : 'none (hunks only)'}`);
     index = undefined;
     indexAbort?.abort();
@@ -232,6 +266,8 @@ export function startServer(connection: Connection): void {
     canPullConfig = params.capabilities.workspace?.configuration === true;
     workDoneProgress = params.capabilities.window?.workDoneProgress === true;
     relatedInformation = params.capabilities.textDocument?.publishDiagnostics?.relatedInformation === true;
+    resolveEdits = params.capabilities.textDocument?.codeAction?.resolveSupport?.properties.includes('edit') === true;
+    annotatedEdits = params.capabilities.workspace?.workspaceEdit?.documentChanges === true && params.capabilities.workspace?.workspaceEdit?.changeAnnotationSupport !== undefined;
     const folders = params.workspaceFolders ?? [];
     workspaceRoots = folders.map((f) => f.uri).filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
     if (workspaceRoots.length === 0 && params.rootUri?.startsWith('file:')) workspaceRoots = [fileURLToPath(params.rootUri)];
@@ -244,6 +280,7 @@ export function startServer(connection: Connection): void {
         documentSymbolProvider: true,
         hoverProvider: true,
         foldingRangeProvider: true,
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix], resolveProvider: true },
       },
       serverInfo: { name: 'livepatch-lens', version: pkg.version },
     };
@@ -325,6 +362,86 @@ export function startServer(connection: Connection): void {
     }
     if (md.length === 0) return null;
     return { contents: { kind: MarkupKind.Markdown, value: md.join('\n\n') } };
+  });
+
+  const analyzeOptions = () => ({
+    tree,
+    index,
+    kernelVersion: settings.kernelVersion || undefined,
+    arch: settings.arch || undefined,
+    tool: settings.buildTool || undefined,
+    maxLength: settings.maxPatchBytes,
+  });
+
+  /** The fix's edit of the document, or a message saying why there is none. */
+  const resolveFix = async (data: FixActionData, title: string): Promise<{ edit?: WorkspaceEdit; notes: string[]; error?: string }> => {
+    const doc = documents.get(data.uri);
+    if (!doc) return { notes: [], error: 'the document is closed' };
+    if (doc.version !== data.version) return { notes: [], error: 'the document changed since the fix was offered; ask for it again' };
+    const text = doc.getText();
+    const a = await analyzePatch(text, { ...analyzeOptions(), keepSyntax: true });
+    try {
+      const finding = a.findings.find((f) => f.code === data.code && f.message === data.message && f.range.start.line === data.range.start.line && f.range.start.character === data.range.start.character);
+      const fix = FIXES.find((x) => x.id === data.fix);
+      if (!finding || !fix) return { notes: [], error: 'the finding is gone' };
+      const ctx: FixContext = { text, analysis: a, tree, index, target: targetOf(analyzeOptions()) };
+      const r = applyFix(ctx, fix, finding);
+      const edits = lineReplacements(text, r.text);
+      if (fix.preview && annotatedEdits) {
+        const id = `livepatch-lens.${fix.id}`;
+        return {
+          notes: r.notes,
+          edit: {
+            documentChanges: [{ textDocument: { uri: data.uri, version: doc.version }, edits: edits.map((e) => ({ ...e, annotationId: id })) }],
+            changeAnnotations: { [id]: { label: title, description: r.notes.join(' '), needsConfirmation: true } },
+          },
+        };
+      }
+      return { notes: r.notes, edit: { changes: { [data.uri]: edits } } };
+    } catch (e) {
+      if (e instanceof FixError) return { notes: [], error: e.message };
+      throw e;
+    } finally {
+      a.dispose();
+    }
+  };
+
+  connection.onCodeAction(async (p) => {
+    const uri = p.textDocument.uri;
+    const doc = documents.get(uri);
+    const a = await current(uri);
+    if (!a || !doc) return [];
+    const ctx: FixContext = { text: doc.getText(), analysis: a, tree, index, target: targetOf(analyzeOptions()) };
+    const actions: CodeAction[] = [];
+    for (const f of a.findings) {
+      if (!FIXABLE_CODES.has(f.code) || !overlaps(f.range, p.range)) continue;
+      for (const offer of fixesFor(ctx, f)) {
+        const data: FixActionData = { uri, version: doc.version, fix: offer.fix.id, code: f.code, range: f.range, message: f.message };
+        actions.push({ title: offer.title, kind: CodeActionKind.QuickFix, diagnostics: [toDiagnostic(f, uri, convert())], data });
+      }
+    }
+    if (actions.length === 1) actions[0].isPreferred = true;
+    if (resolveEdits) return actions;
+    // clients that cannot resolve get the edits now
+    const out: CodeAction[] = [];
+    for (const action of actions) {
+      const r = await resolveFix(action.data as FixActionData, action.title);
+      if (r.edit) out.push({ ...action, edit: r.edit });
+      else out.push({ ...action, disabled: { reason: r.error ?? 'cannot be applied' } });
+    }
+    return out;
+  });
+
+  connection.onCodeActionResolve(async (action) => {
+    const data = action.data as FixActionData | undefined;
+    if (!data?.fix) return action;
+    const r = await resolveFix(data, action.title);
+    if (r.error) {
+      tell(MessageType.Warning, `Livepatch Lens: ${action.title}: ${r.error}.`);
+      return action;
+    }
+    if (r.notes.length) tell(MessageType.Info, `Livepatch Lens: ${r.notes.join(' ')}`);
+    return { ...action, edit: r.edit };
   });
 
   connection.onRequest(PatchModelRequest, async (p) => {

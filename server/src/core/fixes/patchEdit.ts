@@ -328,3 +328,44 @@ export function applyDocChanges(lines: readonly string[], changes: DocChange[]):
   for (const c of sorted) out.splice(c.start, c.end - c.start, ...c.lines);
   return out;
 }
+
+/** A replacement of a text range (LSP TextEdit shape: 0-based lines, UTF-16 characters). */
+export interface TextReplacement {
+  range: { start: { line: number; character: number }; end: { line: number; character: number } };
+  newText: string;
+}
+
+/**
+ * The smallest whole-line replacements that turn `before` into `after`
+ * (lines compared with their line breaks), for editors that show or apply
+ * a fix as edits of the open document.
+ */
+export function lineReplacements(before: string, after: string): TextReplacement[] {
+  const withEol = (t: string) => {
+    const s = splitLines(t);
+    return s.lines.map((l, i) => l + (s.crlf[i] ? '\r\n' : i < s.lines.length - 1 || s.finalNewline ? '\n' : ''));
+  };
+  const a = withEol(before);
+  const b = withEol(after);
+  const old = splitLines(before);
+  const pos = (i: number) => (i < a.length ? { line: i, character: 0 } : old.finalNewline || a.length === 0 ? { line: a.length, character: 0 } : { line: a.length - 1, character: old.lines[a.length - 1].length });
+  const out: TextReplacement[] = [];
+  let i = 0;
+  let pending: { from: number; to: number; text: string } | undefined;
+  const flush = () => {
+    if (pending) out.push({ range: { start: pos(pending.from), end: pos(pending.to) }, newText: pending.text });
+    pending = undefined;
+  };
+  for (const part of diffArrays(a, b)) {
+    const n = part.value.length;
+    if (!part.added && !part.removed) {
+      flush();
+      i += n;
+    } else if (part.removed) {
+      pending = pending ? { ...pending, to: i + n } : { from: i, to: i + n, text: '' };
+      i += n;
+    } else pending = pending ? { ...pending, text: pending.text + part.value.join('') } : { from: i, to: i, text: part.value.join('') };
+  }
+  flush();
+  return out;
+}

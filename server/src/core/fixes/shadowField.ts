@@ -283,6 +283,10 @@ export const shadowFieldFix = {
     const patchName = ctx.analysis.set.patches[0]?.header ? ctx.analysis.set.lines.find((l) => /^Subject:/i.test(l)) ?? '' : f.path;
     const idValue = `0x${fnv1a(`${patchName}\0${m.structType}::${m.field}`).toString(16).padStart(8, '0')}UL`;
     const useFiles = [...new Set(uses.map((u) => u.file))];
+    if (uses.length === 0) {
+      notes.push(`No changed code uses ${m.structType}::${m.field}: the field is simply left out, nothing else changes.`);
+      return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
+    }
 
     if (m.kind === 'lock') {
       if (useFiles.length > 1) throw new FixError(`${m.field} is used in ${useFiles.map((x) => x.path).join(' and ')}: one global lock shared between files needs a definition in one of them and a declaration in the others; convert by hand`);
