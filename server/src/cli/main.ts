@@ -10,12 +10,13 @@
  * Argument parsing is commander's: subcommands, --help and --version with no
  * code of ours to keep in step.
  */
-import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { relative, resolve, sep } from 'node:path';
+import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { analyzePatch, DEFAULT_MAX_LENGTH, targetOf } from '../core/analysis';
 import { FIXABLE_CODES, fixesFor } from '../core/fixes';
 import { fixPatch } from '../core/fixes/driver';
+import { buildModule, generateInto, GenerateError, KlpRelocError, klpRelocs } from './generate';
 import type { BuildTool } from '../core/rules';
 import { KernelTree } from '../core/tree/kernelTree';
 import { TreeIndex, indexCacheFile } from '../core/index/treeIndex';
@@ -191,6 +192,61 @@ async function fix(file: string, opt: FixOptions): Promise<number> {
   return run.remaining.length ? 1 : 0;
 }
 
+interface GenerateCliOptions {
+  out: string;
+  tree?: string | false;
+  headers?: string;
+  symvers?: string;
+  config?: string;
+  name?: string;
+  build?: boolean;
+  kernelVersion?: string;
+  maxBytes: number;
+}
+
+async function generate(file: string, opt: GenerateCliOptions): Promise<number> {
+  const err = (s: string) => process.stderr.write(s + '\n');
+  const tree = chooseTree(opt, err);
+  if (!tree?.isKernel) throw new UsageError('generate needs the kernel source tree the patch applies to (--tree DIR): the patched functions are compiled with their whole file around them');
+  if (opt.headers && !existsSync(join(opt.headers, 'Makefile'))) throw new UsageError(`--headers: ${opt.headers} is not a kernel headers folder (no Makefile)`);
+  if (opt.build && !opt.headers) throw new UsageError('--build needs --headers DIR (the kbuild folder of the target kernel)');
+  const config = opt.config ?? (opt.headers && existsSync(join(opt.headers, '.config')) ? join(opt.headers, '.config') : undefined);
+  const index = await treeIndex(tree, { config });
+  const decoded = decodeBytes(readInput(file, opt.maxBytes));
+  if (decoded.encoding !== 'utf-8' || decoded.nulAt) throw new UsageError(`${file} is not UTF-8 text`);
+  let outcome;
+  try {
+    outcome = await generateInto({
+      text: decoded.text,
+      source: file === '-' ? '<stdin>' : file,
+      tree,
+      index,
+      out: opt.out,
+      name: opt.name,
+      headers: opt.headers,
+      symvers: opt.symvers,
+      options: { kernelVersion: opt.kernelVersion, maxLength: opt.maxBytes },
+      generator: `klp-lens ${pkg.version}`,
+    });
+  } catch (e) {
+    if (e instanceof GenerateError) throw new UsageError(e.message);
+    throw e;
+  }
+  const m = outcome.module;
+  process.stdout.write(`${m.name}: ${m.functions.length} function${m.functions.length === 1 ? '' : 's'} (${m.functions.map((f) => `${f.object}:${f.name}`).join(', ')}), ${m.relocations.length} klp relocation candidate${m.relocations.length === 1 ? '' : 's'}; wrote ${outcome.written.length} files to ${opt.out}\n`);
+  const where = (p: { file?: string; line?: number }) => (p.line !== undefined ? `${file}:${p.line + 1}: ` : '');
+  for (const p of m.problems) err(`${where(p)}${p.severity}: ${p.message}`);
+  let failed = m.problems.some((p) => p.severity === 'error');
+  if (opt.build && !failed) {
+    const b = buildModule(resolve(opt.out), opt.headers!, [process.execPath, resolve(process.argv[1])]);
+    for (const p of b.problems) err(`build ${p.severity}: ${p.message}`);
+    if (!b.ok) err(b.log.split('\n').slice(-25).join('\n'));
+    process.stdout.write(b.ok ? `built ${join(opt.out, m.name + '.ko')}\n` : `build failed (make -C ${opt.out} KDIR=${opt.headers})\n`);
+    failed = !b.ok;
+  }
+  return failed ? 1 : 0;
+}
+
 function parseBytes(v: string): number {
   const m = /^(\d+)([kKmM]?)$/.exec(v.trim());
   if (!m) throw new UsageError(`--max-bytes: expected a number like 16M, got "${v}"`);
@@ -249,6 +305,52 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-bytes <n>', 'largest patch to read (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
     .action((file: string, opts: FixOptions) => {
       result = fix(file, opts);
+    });
+
+  program
+    .command('generate')
+    .description('write a livepatch module source folder (units, klp tables, Kbuild, Makefile) for a patch; needs the kernel tree')
+    .argument('<file>', 'patch file ("-" reads stdin)')
+    .requiredOption('--out <dir>', 'folder to write the module into (created; nothing is written elsewhere)')
+    .option('--tree <dir>', 'kernel source tree the patch applies to (default: the current directory if it is one)')
+    .option('--no-tree', 'no kernel tree (refused: generation needs the patched files whole)')
+    .option('--headers <dir>', "the target kernel's headers (Module.symvers for exports, .config, and the build with --build), e.g. /usr/src/linux-headers-6.1.0-56-amd64")
+    .option('--symvers <file>', "the target's Module.symvers (default: the headers')")
+    .option('--config <file>', "the kernel .config (default: the headers' or the tree's)")
+    .option('--name <name>', 'module name (default: from the patch subject)', (v: string) => {
+      if (!/^[a-z0-9_]{1,55}$/.test(v)) throw new UsageError(`--name: use 1 to 55 of [a-z0-9_], got "${v}"`);
+      return v;
+    })
+    .option('--build', 'build the folder with kbuild against --headers and report the result')
+    .option('--kernel-version <version>', "kernel version the livepatch targets (default: the tree's)")
+    .option('--max-bytes <n>', 'largest patch to read (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
+    .action((file: string, opts: GenerateCliOptions) => {
+      result = generate(file, opts);
+    });
+
+  program
+    .command('klp-relocs')
+    .description("turn a built livepatch module's references to unexported symbols into klp relocations (the generated Makefile runs this)")
+    .argument('<module>', 'the linked .ko')
+    .requiredOption('--map <file>', 'klp-relocs.json written by klp-lens generate')
+    .option('--symvers <file>', "the target's Module.symvers: anything undefined that is neither listed nor exported is an error")
+    .option('--out <file>', 'write the converted module here (default: in place)')
+    .action((ko: string, opts: { map: string; symvers?: string; out?: string }) => {
+      result = (async () => {
+        try {
+          const r = klpRelocs(ko, opts.map, opts.symvers, opts.out);
+          process.stdout.write(`${ko}: ${r.moved} relocation${r.moved === 1 ? '' : 's'} of ${r.converted.length} symbol${r.converted.length === 1 ? '' : 's'} made klp relocations${r.converted.length ? ` (${r.converted.join(', ')})` : ''}\n`);
+          for (const w of r.warnings) process.stderr.write(`klp-lens: ${w}\n`);
+          if (r.missing.length) {
+            process.stderr.write(`klp-lens: ${ko} still needs ${r.missing.join(', ')}: neither exported by the target nor listed in ${opts.map}; the module would not load\n`);
+            return 1;
+          }
+          return r.warnings.length ? 1 : 0;
+        } catch (e) {
+          if (e instanceof KlpRelocError || e instanceof GenerateError) throw new UsageError(e.message);
+          throw e;
+        }
+      })();
     });
 
   program

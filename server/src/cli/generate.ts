@@ -1,0 +1,117 @@
+/**
+ * `klp-lens generate` (a livepatch module source folder from a patch) and
+ * `klp-lens klp-relocs` (the post-link step of that folder's Makefile).
+ * Shared with the language server's "Generate Module" command.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { analyzePatch, targetOf, type AnalyzeOptions } from '../core/analysis';
+import { generateModule, type GeneratedModule, type GenerateProblem } from '../core/generate/module';
+import { convertKlpRelocations, KlpRelocError, readModuleSymvers, undefinedSymbols, type KlpSymbol, type SymversEntry } from '../core/generate/klpReloc';
+import type { TreeFacts } from '../core/rules';
+import type { KernelTree } from '../core/tree/kernelTree';
+
+export class GenerateError extends Error {}
+
+export interface GenerateRequest {
+  text: string;
+  source: string;
+  tree: KernelTree;
+  index?: TreeFacts;
+  out: string;
+  name?: string;
+  /** Kernel headers of the target (Module.symvers, and KDIR for a build). */
+  headers?: string;
+  symvers?: string;
+  options: Omit<AnalyzeOptions, 'tree' | 'index'>;
+  generator: string;
+}
+
+export interface GenerateOutcome {
+  module: GeneratedModule;
+  written: string[];
+}
+
+/** Read Module.symvers: the explicit file, else the headers'. */
+export function loadSymvers(symvers?: string, headers?: string): Map<string, SymversEntry> | undefined {
+  const file = symvers ?? (headers ? join(headers, 'Module.symvers') : undefined);
+  if (!file) return undefined;
+  try {
+    return readModuleSymvers(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new GenerateError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** Generate the module and write its files into `out` (created if needed; nothing is written elsewhere). */
+export async function generateInto(req: GenerateRequest): Promise<GenerateOutcome> {
+  const symvers = loadSymvers(req.symvers, req.headers);
+  const a = await analyzePatch(req.text, { ...req.options, tree: req.tree, index: req.index, keepSyntax: true });
+  let module: GeneratedModule;
+  try {
+    module = generateModule({ analysis: a, tree: req.tree, index: req.index, target: targetOf({ ...req.options, tree: req.tree, index: req.index }) }, { name: req.name, symvers, source: req.source, generator: req.generator });
+  } finally {
+    a.dispose();
+  }
+  const out = resolve(req.out);
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new GenerateError(`${req.out} exists and is not a directory`);
+  mkdirSync(out, { recursive: true });
+  const root = realpathSync(out);
+  const written: string[] = [];
+  for (const f of module.files) {
+    const target = resolve(root, f.path);
+    const rel = relative(root, target);
+    if (rel.startsWith('..') || isAbsolute(rel) || rel.includes('/')) throw new GenerateError(`refusing to write ${f.path} outside ${req.out}`);
+    writeFileSync(target, f.text);
+    written.push(target);
+  }
+  return { module, written };
+}
+
+/** Build the generated folder with kbuild; undefined symbols modpost names become problems. */
+export function buildModule(dir: string, headers: string, klpLens: string[]): { ok: boolean; log: string; problems: GenerateProblem[] } {
+  const r = spawnSync('make', ['-C', dir, `KDIR=${headers}`, `KLP_LENS=${klpLens.map((x) => (/\s/.test(x) ? `'${x}'` : x)).join(' ')}`], { encoding: 'utf8', timeout: 600_000 });
+  const log = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  const problems: GenerateProblem[] = [];
+  for (const m of log.matchAll(/modpost: "([^"]+)" \[[^\]]+\] undefined!/g)) problems.push({ severity: 'warning', message: `modpost: ${m[1]} is not exported by the target kernel (a klp relocation must reach it)` });
+  for (const m of log.matchAll(/^([^:\n]+\.c):(\d+):\d+: error: (.*)$/gm)) problems.push({ severity: 'error', message: `${m[1]}:${m[2]}: ${m[3]}` });
+  if (r.error) problems.push({ severity: 'error', message: `make could not run: ${r.error.message}` });
+  return { ok: r.status === 0, log, problems };
+}
+
+export interface KlpRelocsOutcome {
+  moved: number;
+  converted: string[];
+  missing: string[];
+  warnings: string[];
+}
+
+/** The Makefile's post-link step: convert the module's undefined references listed in the map. */
+export function klpRelocs(koPath: string, mapPath: string, symversPath: string | undefined, outPath?: string): KlpRelocsOutcome {
+  let map: { symbols?: KlpSymbol[] };
+  try {
+    map = JSON.parse(readFileSync(mapPath, 'utf8'));
+  } catch (e) {
+    throw new GenerateError(`cannot read ${mapPath}: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(map.symbols)) throw new GenerateError(`${mapPath}: no "symbols" list`);
+  let ko: Buffer;
+  try {
+    ko = readFileSync(koPath);
+  } catch (e) {
+    throw new GenerateError(`cannot read ${koPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  const symvers = symversPath ? loadSymvers(symversPath) : undefined;
+  const exported = symvers ? new Set(symvers.keys()) : undefined;
+  const undef = new Set(undefinedSymbols(ko));
+  // the map lists candidates; only the names the linked module really leaves undefined are converted
+  const symbols = map.symbols.filter((s) => undef.has(s.placeholder) && !exported?.has(s.placeholder));
+  const result = convertKlpRelocations(ko, symbols, { exported });
+  writeFileSync(outPath ?? koPath, result.ko);
+  const converted = new Set(symbols.map((s) => s.placeholder));
+  const missing = [...undef].filter((n) => !converted.has(n) && exported !== undefined && !exported.has(n));
+  return { moved: result.moved.length, converted: [...converted], missing, warnings: result.warnings };
+}
+
+export { KlpRelocError };

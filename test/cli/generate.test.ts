@@ -1,0 +1,94 @@
+/**
+ * `klp-lens generate` on patches against linux-source-6.1, built with kbuild
+ * against Debian's linux-headers for 6.1 where they are installed (.ci/run
+ * installs both): a module that uses only exported symbols builds as it is; one
+ * that reaches unexported symbols gets them as klp relocations after linking;
+ * what cannot be generated is reported, not written half-way.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gitStyleDiff, linuxSourceTree, ROOT } from '../helpers';
+
+const CLI = join(ROOT, 'out', 'cli.js');
+const LINUX = linuxSourceTree();
+const HEADERS = (() => {
+  const dirs = existsSync('/usr/src') ? readdirSync('/usr/src').filter((d) => /^linux-headers-6\.1\.0-\d+-amd64$/.test(d)) : [];
+  return dirs.length ? join('/usr/src', dirs.sort().pop()!) : undefined;
+})();
+const noTree = LINUX ? false : 'linux-source-6.1 is not unpacked (.ci/run installs it)';
+const noBuild = !LINUX ? noTree : !HEADERS ? 'linux-headers-6.1.0-*-amd64 is not installed (.ci/run installs it)' : spawnSync('make', ['--version']).status !== 0 ? 'make is not installed' : false;
+const CACHE = mkdtempSync(join(tmpdir(), 'klp-lens-gen-cache-'));
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000, env: { ...process.env, XDG_CACHE_HOME: CACHE } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function realPatch(path: string, from: string, to: string): string {
+  const before = readFileSync(join(LINUX!, path), 'utf8');
+  assert.ok(before.includes(from), `${path} no longer contains ${JSON.stringify(from)}`);
+  const file = join(mkdtempSync(join(tmpdir(), 'klp-lens-gen-')), 'fix.patch');
+  writeFileSync(file, gitStyleDiff(path, before, before.replace(from, to)));
+  return file;
+}
+
+function readelf(ko: string, ...flags: string[]): string {
+  return spawnSync('readelf', ['-W', ...flags, ko], { encoding: 'utf8' }).stdout;
+}
+
+test('a module function that uses exported symbols only: generated for the module object and built with kbuild', { skip: noBuild }, () => {
+  const patch = realPatch('drivers/net/dummy.c', '\tdev_lstats_read(dev, &stats->tx_packets, &stats->tx_bytes);\n', '\tdev_lstats_read(dev, &stats->tx_packets, &stats->tx_bytes);\n\tstats->rx_packets = stats->tx_packets;\n\tstats->rx_bytes = stats->tx_bytes;\n');
+  const out = mkdtempSync(join(tmpdir(), 'klp-lens-module-'));
+  const r = run(['generate', patch, '--tree', LINUX!, '--headers', HEADERS!, '--out', out, '--name', 'lp_dummy', '--build']);
+  assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+  assert.match(r.out, /^lp_dummy: 1 function \(dummy:dummy_get_stats64\), 0 klp relocation candidates; wrote 5 files/m);
+  // dummy.c is obj-$(CONFIG_DUMMY) and the headers' .config has CONFIG_DUMMY=m: the klp_object is the module
+  const main = readFileSync(join(out, 'livepatch-main.c'), 'utf8');
+  assert.match(main, /\.name = "dummy",\n\t\t\.funcs = funcs_dummy,/);
+  assert.match(main, /\.old_name = "dummy_get_stats64",\n\t\t\.new_func = livepatch_dummy_get_stats64,/);
+  assert.match(main, /MODULE_INFO\(livepatch, "Y"\);/);
+  const unit = readFileSync(join(out, 'drivers_net_dummy.c'), 'utf8');
+  assert.match(unit, /^void livepatch_dummy_get_stats64\(struct net_device \*dev,/m);
+  assert.doesNotMatch(unit, /dummy_xmit|dummy_dev_init/, 'only what the patched function needs');
+  assert.ok(!existsSync(join(out, 'klp-relocs.json')));
+  const ko = join(out, 'lp_dummy.ko');
+  assert.ok(existsSync(ko), r.out);
+  assert.match(spawnSync('readelf', ['-p', '.modinfo', ko], { encoding: 'utf8' }).stdout, /livepatch=Y/);
+  // everything it leaves undefined is exported by the target
+  const symvers = new Set(readFileSync(join(HEADERS!, 'Module.symvers'), 'utf8').split('\n').map((l) => l.split('\t')[1]));
+  const undef = readelf(ko, '-s').split('\n').filter((l) => / UND [A-Za-z_]/.test(l)).map((l) => l.trim().split(/\s+/).pop()!);
+  assert.deepEqual(undef.filter((s) => !symvers.has(s)), []);
+});
+
+test('unexported symbols of vmlinux (nr_threads, nr_running, get_avenrun) become klp relocations after linking', { skip: noBuild }, () => {
+  const patch = realPatch('fs/proc/loadavg.c', '\tget_avenrun(avnrun, FIXED_1/200, 0);\n', '\tget_avenrun(avnrun, FIXED_1/200, 0);\n\tif (!nr_threads)\n\t\treturn -EAGAIN;\n');
+  const out = mkdtempSync(join(tmpdir(), 'klp-lens-module-'));
+  const r = run(['generate', patch, '--tree', LINUX!, '--headers', HEADERS!, '--out', out, '--name', 'lp_loadavg', '--build']);
+  assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+  const map = JSON.parse(readFileSync(join(out, 'klp-relocs.json'), 'utf8'));
+  assert.deepEqual(map.symbols.map((s: { name: string; object: string }) => `${s.object}:${s.name}`).sort(), ['vmlinux:get_avenrun', 'vmlinux:nr_running', 'vmlinux:nr_threads']);
+  assert.match(readFileSync(join(out, 'Makefile'), 'utf8'), /KBUILD_MODPOST_WARN=1 modules\n\t\$\(KLP_LENS\) klp-relocs lp_loadavg\.ko --map klp-relocs\.json --symvers \$\(KDIR\)\/Module\.symvers/);
+  const ko = join(out, 'lp_loadavg.ko');
+  assert.match(readelf(ko, '-S'), /\.klp\.rela\.vmlinux\.text\s+RELA\s+.*AIo/);
+  const syms = readelf(ko, '-s');
+  for (const s of ['nr_threads', 'nr_running', 'get_avenrun']) assert.match(syms, new RegExp(`OS \\[0xff20\\] \\.klp\\.sym\\.vmlinux\\.${s},0`));
+  // the unit keeps the file's includes, including its quoted local header (resolved through Kbuild's -I)
+  assert.match(readFileSync(join(out, 'fs_proc_loadavg.c'), 'utf8'), /#include "internal.h"/);
+  assert.match(readFileSync(join(out, 'Kbuild'), 'utf8'), new RegExp(`ccflags-y \\+= -I${LINUX}/fs/proc`));
+});
+
+test('what cannot be generated is reported with the reason (a system call; no tree)', { skip: noTree }, () => {
+  const patch = realPatch('kernel/sys.c', '\tmask = xchg(&current->fs->umask, mask & S_IRWXUGO);', '\tmask = xchg(&current->fs->umask, mask & S_IRWXUGO & ~S_ISVTX);');
+  const out = mkdtempSync(join(tmpdir(), 'klp-lens-module-'));
+  const r = run(['generate', patch, '--tree', LINUX!, '--out', out]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /error: kernel\/sys\.c: the system call umask is not generated: its body is an inline __do_sys_umask\(\)/);
+  assert.match(readFileSync(join(out, 'README.md'), 'utf8'), /## Problems\n\n- \*\*error\*\*: kernel\/sys\.c: the system call umask/);
+  const noTreeRun = run(['generate', patch, '--no-tree', '--out', out]);
+  assert.equal(noTreeRun.code, 2);
+  assert.match(noTreeRun.err, /generate needs the kernel source tree/);
+});
