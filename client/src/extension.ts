@@ -9,7 +9,7 @@ let client: LanguageClient | undefined;
 
 function settings() {
   const c = vscode.workspace.getConfiguration('livepatchLens');
-  return { kernelTree: c.get<string>('kernelTree', ''), kernelConfig: c.get<string>('kernelConfig', ''), kernelVersion: c.get<string>('kernelVersion', ''), arch: c.get<string>('arch', ''), debounceMs: c.get<number>('debounceMs', 250), maxPatchBytes: c.get<number>('maxPatchBytes', 16 * 1024 * 1024), buildTool: c.get<string>('buildTool', '') };
+  return { kernelTree: c.get<string>('kernelTree', ''), kernelConfig: c.get<string>('kernelConfig', ''), kernelVersion: c.get<string>('kernelVersion', ''), arch: c.get<string>('arch', ''), debounceMs: c.get<number>('debounceMs', 250), maxPatchBytes: c.get<number>('maxPatchBytes', 16 * 1024 * 1024), buildTool: c.get<string>('buildTool', ''), kernelHeaders: c.get<string>('kernelHeaders', '') };
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -45,6 +45,21 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const model = await client.sendRequest('livepatchLens/patchModel', { uri: editor.document.uri.toString() });
       const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(model, null, 2) });
       await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+    }),
+    vscode.commands.registerCommand('livepatchLens.generateModule', async () => {
+      const editor = vscode.window.activeTextEditor;
+      if (!editor || !client) {
+        void vscode.window.showInformationMessage('Open a patch first.');
+        return;
+      }
+      const base = vscode.workspace.workspaceFolders?.[0]?.uri;
+      const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Generate the module here', defaultUri: base });
+      if (!picked?.[0]) return;
+      const r = await client.sendRequest<{ ok: boolean; message: string; files?: string[]; problems?: string[] }>('livepatchLens/generateModule', { uri: editor.document.uri.toString(), out: picked[0].fsPath });
+      for (const p of r.problems ?? []) output.appendLine(p);
+      const main = r.files?.find((f) => f.endsWith('livepatch-main.c'));
+      const choice = await (r.ok ? vscode.window.showInformationMessage(r.message, ...(main ? ['Open'] : [])) : vscode.window.showWarningMessage(r.message, ...(main ? ['Open'] : [])));
+      if (choice === 'Open' && main) await vscode.window.showTextDocument(vscode.Uri.file(main));
     }),
   );
   await client.start();

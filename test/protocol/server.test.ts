@@ -373,3 +373,43 @@ test('code actions: every fixable diagnostic offers a fix; resolved and applied,
     await stop(s);
   }
 });
+
+test('livepatchLens/generateModule writes the module folder for the open patch (the "Generate Module" command)', async () => {
+  const { readFileSync: read, existsSync: exists } = await import('node:fs');
+  const before = read(join(TREE_DIR, 'drivers/misc/lens_demo.c'), 'utf8');
+  const after = before.replace('void lens_put(struct lens_stats *st)\n{\n\tst->reads--;', 'void lens_put(struct lens_stats *st)\n{\n\tif (st->reads)\n\t\tst->reads--;');
+  assert.notEqual(after, before);
+  const { gitStyleDiff } = await import('../helpers');
+  const text = gitStyleDiff('drivers/misc/lens_demo.c', before, after);
+  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-genreq-'));
+  const u = pathToFileURL(join(dir, 'put.patch')).toString();
+  const s = start({ kernelTree: TREE_DIR, debounceMs: 10 });
+  try {
+    await s.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text } });
+    await s.waitFor((p) => p.uri === u);
+    const out = join(dir, 'module');
+    const r = (await s.conn.sendRequest('livepatchLens/generateModule', { uri: u, out })) as { ok: boolean; message: string; files: string[] };
+    assert.ok(r.ok, r.message);
+    assert.match(r.message, /^livepatch_patch: 1 function, \d+ klp relocation candidates?, \d+ files written/);
+    assert.ok(exists(join(out, 'livepatch-main.c')) && exists(join(out, 'Kbuild')) && exists(join(out, 'Makefile')));
+    assert.match(read(join(out, 'drivers_misc_lens_demo.c'), 'utf8'), /^void livepatch_lens_put\(struct lens_stats \*st\)\n\{\n\tif \(st->reads\)/m);
+    assert.ok(r.files.every((f) => f.startsWith(out)), 'nothing written outside the chosen folder');
+    // without a tree the server says why instead of writing
+    const s2 = start({ debounceMs: 10 });
+    try {
+      await s2.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+      await s2.conn.sendNotification(InitializedNotification.type, {});
+      await s2.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text } });
+      const r2 = (await s2.conn.sendRequest('livepatchLens/generateModule', { uri: u, out: join(dir, 'none') })) as { ok: boolean; message: string };
+      assert.equal(r2.ok, false);
+      assert.match(r2.message, /needs the kernel tree/);
+      assert.ok(!exists(join(dir, 'none')));
+    } finally {
+      await stop(s2);
+    }
+  } finally {
+    await stop(s);
+  }
+});

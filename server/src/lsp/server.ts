@@ -36,6 +36,7 @@ import { FileResultCache } from '../core/resultCache';
 import { TreeIndex } from '../core/index/treeIndex';
 import { lineContext } from '../core/query';
 import { reportFile } from '../cli/report';
+import { generateInto, GenerateError } from '../cli/generate';
 import { changeLabel, documentSymbols, foldingRanges, toDiagnostic, type ConvertContext } from './convert';
 import pkg from '../../../package.json';
 
@@ -56,9 +57,11 @@ export interface Settings {
   maxPatchBytes: number;
   /** The livepatch build tool fixes write for; empty: from the kernel version. */
   buildTool: '' | BuildTool;
+  /** The target kernel's headers folder (Module.symvers, .config) for generated modules. */
+  kernelHeaders: string;
 }
 
-const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH, buildTool: '' };
+const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH, buildTool: '', kernelHeaders: '' };
 
 /** What a code action carries until it is resolved (the finding it answers, in that document version). */
 interface FixActionData {
@@ -71,6 +74,15 @@ interface FixActionData {
 }
 
 const overlaps = (a: Range, b: Range) => !(a.end.line < b.start.line || (a.end.line === b.start.line && a.end.character < b.start.character) || b.end.line < a.start.line || (b.end.line === a.start.line && b.end.character < a.start.character));
+
+export interface GenerateModuleResult {
+  ok: boolean;
+  message: string;
+  files?: string[];
+  problems?: string[];
+}
+/** Custom request: write the livepatch module for a document into a folder (the client picks it). */
+export const GenerateModuleRequest = new RequestType<{ uri: string; out: string }, GenerateModuleResult, void>('livepatchLens/generateModule');
 
 /** Custom request: the patch model of a document as the CLI's JSON report. */
 export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
@@ -447,6 +459,36 @@ export function startServer(connection: Connection): void {
   connection.onRequest(PatchModelRequest, async (p) => {
     const a = await current(p.uri);
     return a ? reportFile(p.uri, a) : null;
+  });
+
+  connection.onRequest(GenerateModuleRequest, async (p): Promise<GenerateModuleResult> => {
+    const doc = documents.get(p.uri);
+    if (!doc) return { ok: false, message: 'the patch is not open' };
+    if (!tree?.isKernel) return { ok: false, message: 'generating a module needs the kernel tree the patch applies to (setting livepatchLens.kernelTree)' };
+    try {
+      const headers = settings.kernelHeaders || undefined;
+      const r = await generateInto({
+        text: doc.getText(),
+        source: p.uri.startsWith('file:') ? fileURLToPath(p.uri) : p.uri,
+        tree,
+        index,
+        out: p.out,
+        headers,
+        options: { kernelVersion: settings.kernelVersion || undefined, arch: settings.arch || undefined, maxLength: settings.maxPatchBytes },
+        generator: `Livepatch Lens ${pkg.version}`,
+      });
+      const m = r.module;
+      const errors = m.problems.filter((x) => x.severity === 'error');
+      return {
+        ok: errors.length === 0,
+        message: `${m.name}: ${m.functions.length} function${m.functions.length === 1 ? '' : 's'}, ${m.relocations.length} klp relocation candidate${m.relocations.length === 1 ? '' : 's'}, ${r.written.length} files written${m.problems.length ? `; ${m.problems.length} problem${m.problems.length === 1 ? '' : 's'} (see README.md)` : ''}`,
+        files: r.written,
+        problems: m.problems.map((x) => `${x.severity}: ${x.message}`),
+      };
+    } catch (e) {
+      if (e instanceof GenerateError) return { ok: false, message: e.message };
+      throw e;
+    }
   });
 
   documents.listen(connection);
