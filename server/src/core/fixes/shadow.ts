@@ -10,7 +10,7 @@ import type { BuildTool } from '../rules';
 import type { Node } from '../syntax/parser';
 import type { FixContext } from './index';
 import { FixError } from './patchEdit';
-import { imageLine, includeLine, postSide, PostEditor } from './edit';
+import { addInclude, imageLine, includeLine, postSide, PostEditor } from './edit';
 
 /** The struct (or union) a shadow variable hangs off. */
 export interface ShadowOwner {
@@ -174,4 +174,35 @@ export function freeSites(ctx: FixContext, m: ShadowOwner, id: string, editor: (
     }
   }
   return n;
+}
+
+/**
+ * A shadow id's definitions in one file, after the struct (when the file
+ * defines it) or the includes: the explanation, the `#define`, the helpers,
+ * and when `callback` names one, the post-unpatch callback that frees every
+ * shadow with this id (or a call in the file's existing post-unpatch
+ * callback). Adds <linux/livepatch.h> (and the tool's callback header).
+ */
+export function placeDefinitions(
+  ctx: FixContext,
+  ed: PostEditor,
+  owner: ShadowOwner,
+  o: { id: string; idValue: string; comment: string; helpers: string[]; callback?: string },
+  notes: string[],
+): void {
+  const file = ed.file;
+  const { post: postMacro, obj: objParam, header } = callbackMacro(ctx.target.tool);
+  const defs = ['', ...blockComment(o.comment), `#define ${o.id}\t${o.idValue}`, ...o.helpers];
+  if (o.callback && !addFreeAllToExisting(ed, o.id)) defs.push('', `static void ${o.callback}(${objParam})`, '{', `\tklp_shadow_free_all(${o.id}, NULL);`, '}', `${postMacro}(${o.callback});`);
+  const at = definitionsLine(file, owner);
+  // includes first: they go after the last #include, where the definitions may go too
+  const needsHeader = defs.some((l) => l.includes(postMacro));
+  if (lastInclude(file) >= 0) {
+    addInclude(ed, '<linux/livepatch.h>');
+    if (needsHeader) addInclude(ed, header);
+  } else notes.push(`Add #include <linux/livepatch.h>${needsHeader ? ` and #include ${header}` : ''} to ${file.path}: its includes are not in the patch.`);
+  // one blank line around the block
+  const next = file.post.lines[at + 1];
+  if (next !== undefined && next.trim() !== '') defs.push('');
+  ed.insertAfter(at, defs);
 }

@@ -29,8 +29,8 @@ import type { FunctionFacts } from '../facts/extract';
 import type { Node } from '../syntax/parser';
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
-import { addInclude, fileOf, imageLine, postEntity, postSide, PostEditor } from './edit';
-import { addFreeAllToExisting, blockComment, callbackMacro, definitionsLine, fnv1a, freeSites, ident, lastInclude, objectOf, replaceStatement, statementOf } from './shadow';
+import { fileOf, imageLine, postEntity, postSide, PostEditor } from './edit';
+import { definitionsLine, fnv1a, freeSites, ident, objectOf, placeDefinitions, replaceStatement, statementOf } from './shadow';
 
 type Kind = 'scalar' | 'counter' | 'list' | 'lock';
 
@@ -275,42 +275,27 @@ export const shadowFieldFix = {
     else if (freed === 0) notes.push(`No place in the patched files frees ${m.structType}: add klp_shadow_free(obj, ${id}, NULL) where it is freed, or the shadow data stays until the patch is removed.`);
 
     // definitions in every file that uses the field
-    const { post: postMacro, obj: objParam, header } = callbackMacro(ctx.target.tool);
     let callbackDone = false;
     const defsFiles = used.size ? [...used.keys()] : [f];
     for (const file of defsFiles) {
-      const ed = editor(file);
       const what = used.get(file) ?? new Set();
-      const defs = [
-        '',
-        ...blockComment(
-          `Livepatch: ${m.structType}::${m.field} (${T}) lives in a shadow variable, so the struct keeps its layout. Objects created before the patch have no shadow until first written${m.kind === 'scalar' ? ' and read as 0' : ''}. ${id} must be unique among all livepatches loaded together.`,
-        ),
-        `#define ${id}\t${idValue}`,
-      ];
-      if (ctor)
-        defs.push('', `static int ${ctor}(void *obj, void *shadow_data, void *ctor_data)`, '{', `\tINIT_LIST_HEAD((struct list_head *)shadow_data);`, '\treturn 0;', '}');
+      const helpers: string[] = [];
+      if (ctor) helpers.push('', `static int ${ctor}(void *obj, void *shadow_data, void *ctor_data)`, '{', `\tINIT_LIST_HEAD((struct list_head *)shadow_data);`, '\treturn 0;', '}');
       if (what.has('ptr') || what.has('peek'))
-        defs.push('', `static ${T.endsWith('*') ? T : T + ' '}*klp_${base}(${m.structType} *obj, gfp_t gfp)`, '{', `\treturn klp_shadow_get_or_alloc(obj, ${id}, sizeof(${T}),`, `\t\t\t\t       gfp, ${ctor ?? 'NULL'}, NULL);`, '}');
-      if (what.has('read'))
-        defs.push('', `static ${T} klp_${base}_read(${m.structType} *obj)`, '{', `\t${T.endsWith('*') ? T : T + ' '}*sv = klp_shadow_get(obj, ${id});`, '', `\treturn sv ? *sv : 0;`, '}');
+        helpers.push('', `static ${T.endsWith('*') ? T : T + ' '}*klp_${base}(${m.structType} *obj, gfp_t gfp)`, '{', `\treturn klp_shadow_get_or_alloc(obj, ${id}, sizeof(${T}),`, `\t\t\t\t       gfp, ${ctor ?? 'NULL'}, NULL);`, '}');
+      if (what.has('read')) helpers.push('', `static ${T} klp_${base}_read(${m.structType} *obj)`, '{', `\t${T.endsWith('*') ? T : T + ' '}*sv = klp_shadow_get(obj, ${id});`, '', `\treturn sv ? *sv : 0;`, '}');
       if (what.has('peek')) {
         const none = m.kind === 'list' ? `static struct list_head klp_${base}_none = LIST_HEAD_INIT(klp_${base}_none);` : `static ${T} klp_${base}_none;`;
-        defs.push('', `/* what objects without a shadow show to readers: an empty ${m.kind === 'list' ? 'list' : 'counter'} (never written) */`, none, '', `static ${T} *klp_${base}_peek(${m.structType} *obj)`, '{', `\t${T} *sv = klp_shadow_get(obj, ${id});`, '', `\treturn sv ? sv : &klp_${base}_none;`, '}');
+        helpers.push('', `/* what objects without a shadow show to readers: an empty ${m.kind === 'list' ? 'list' : 'counter'} (never written) */`, none, '', `static ${T} *klp_${base}_peek(${m.structType} *obj)`, '{', `\t${T} *sv = klp_shadow_get(obj, ${id});`, '', `\treturn sv ? sv : &klp_${base}_none;`, '}');
       }
-      if (!callbackDone && !addFreeAllToExisting(ed, id)) {
-        defs.push('', `static void klp_${base}_post_unpatch(${objParam})`, '{', `\tklp_shadow_free_all(${id}, NULL);`, '}', `${postMacro}(klp_${base}_post_unpatch);`);
-      }
+      placeDefinitions(ctx, editor(file), m, {
+        id,
+        idValue,
+        comment: `Livepatch: ${m.structType}::${m.field} (${T}) lives in a shadow variable, so the struct keeps its layout. Objects created before the patch have no shadow until first written${m.kind === 'scalar' ? ' and read as 0' : ''}. ${id} must be unique among all livepatches loaded together.`,
+        helpers,
+        callback: callbackDone ? undefined : `klp_${base}_post_unpatch`,
+      }, notes);
       callbackDone = true;
-      // includes first: they go after the last #include, where the definitions go too
-      const at = definitionsLine(file, m);
-      if (lastInclude(file) >= 0) {
-        addInclude(ed, '<linux/livepatch.h>');
-        if (defs.some((l) => l.includes(postMacro))) addInclude(ed, header);
-      } else notes.push(`Add #include <linux/livepatch.h>${defs.some((l) => l.includes(postMacro)) ? ` and #include ${header}` : ''} to ${file.path}: its includes are not in the patch.`);
-      // one blank line around the block
-      if (f.post.lines[at + 1] !== undefined && f.post.lines[at + 1]!.trim() !== '') defs.push('');
-      ed.insertAfter(at, defs);
     }
     notes.unshift(`${m.structType}::${m.field} moved into shadow variable ${id} (${uses.length} use${uses.length === 1 ? '' : 's'} rewritten, ${freed} free site${freed === 1 ? '' : 's'}); objects created before the patch read it as ${m.kind === 'scalar' ? '0' : 'empty'} until they are written.`);
     return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
