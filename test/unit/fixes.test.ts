@@ -161,6 +161,28 @@ test('shadow-field: a lock added to struct kthread becomes one global lock; its 
   gone(r.after, 'KLP101');
 });
 
+test('semantic-marker: a counter pair changed from ±1 to ±2 branches on a marker set on objects created after the transition', { skip }, async () => {
+  const patch = realPatch('kernel/trace/pid_list.c', [
+    ['\tpid_list->lower_list = chunk;\n\tpid_list->free_lower_chunks++;', '\tpid_list->lower_list = chunk;\n\tpid_list->free_lower_chunks += 2;'],
+    ['\tpid_list->free_lower_chunks--;\n', '\tpid_list->free_lower_chunks -= 2;\n'],
+  ]);
+  const r = await fixOnce(patch, 'KLP140', 'semantic-marker');
+  const t = r.text;
+  // both sites keep the old statement for unmarked objects
+  assert.match(t, /\+\tif \(klp_shadow_get\(pid_list, KLP_SEM_TRACE_PID_LIST_FREE_LOWER_CHUNKS\)\)\n\+\t\tpid_list->free_lower_chunks \+= 2;\n\+\telse\n\+\t\tpid_list->free_lower_chunks\+\+;/);
+  assert.match(t, /\+\tif \(klp_shadow_get\(pid_list, KLP_SEM_TRACE_PID_LIST_FREE_LOWER_CHUNKS\)\)\n\+\t\tpid_list->free_lower_chunks -= 2;\n\+\telse\n\+\t\tpid_list->free_lower_chunks--;/);
+  // objects are marked where trace_pid_list_alloc() allocates them, only once the transition completed
+  assert.match(t, /\+\tif \(pid_list && READ_ONCE\(klp_trace_pid_list_free_lower_chunks_sem_active\)\)\n\+\t\tklp_shadow_alloc\(pid_list, KLP_SEM_TRACE_PID_LIST_FREE_LOWER_CHUNKS, 0, GFP_KERNEL, NULL, NULL\);/);
+  assert.match(t, /\+\tWRITE_ONCE\(klp_trace_pid_list_free_lower_chunks_sem_active, true\);\n\+\}\n\+KPATCH_POST_PATCH_CALLBACK/);
+  assert.match(t, /\+KPATCH_PRE_UNPATCH_CALLBACK\(klp_trace_pid_list_free_lower_chunks_sem_pre_unpatch\);/);
+  // dropped where trace_pid_list_free() frees them, and all of them on unpatch
+  assert.match(t, /\+\tklp_shadow_free\(pid_list, KLP_SEM_TRACE_PID_LIST_FREE_LOWER_CHUNKS, NULL\);\n \tkfree\(pid_list\);/);
+  assert.match(t, /\+\tklp_shadow_free_all\(KLP_SEM_TRACE_PID_LIST_FREE_LOWER_CHUNKS, NULL\);/);
+  // the unchanged functions that also move the counter are named for review
+  assert.ok(r.result.notes.some((n) => /also change free_lower_chunks and (is|are) not patched/.test(n)), r.result.notes.join('\n'));
+  gone(r.after, 'KLP140');
+});
+
 test('a fix that cannot apply says why instead of editing', { skip }, async () => {
   // a write inside an expression cannot be guarded mechanically
   const patch = realPatch('kernel/kthread.c', [

@@ -21,6 +21,7 @@ import { syscallFix } from './syscall';
 import { lineDirectivesFix } from './lineDirectives';
 import { initCallbacksFix } from './initCallbacks';
 import { shadowFieldFix } from './shadowField';
+import { semanticMarkerFix } from './semanticMarker';
 
 export { FixError };
 
@@ -56,7 +57,7 @@ export interface Fix {
   plan(ctx: FixContext, finding: Finding): FixPlan;
 }
 
-export const FIXES: readonly Fix[] = [staticKeyFix, staticCallFix, syscallFix, lineDirectivesFix, initCallbacksFix, shadowFieldFix];
+export const FIXES: readonly Fix[] = [staticKeyFix, staticCallFix, syscallFix, lineDirectivesFix, initCallbacksFix, shadowFieldFix, semanticMarkerFix];
 
 export const FIXABLE_CODES: ReadonlySet<string> = new Set(FIXES.flatMap((f) => f.codes));
 
