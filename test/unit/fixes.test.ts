@@ -199,3 +199,63 @@ test('a fix that cannot apply says why instead of editing', { skip }, async () =
     a.dispose();
   }
 });
+
+test('shadow-field from the hunks alone: definitions before a function whose head is shown, else the shadow API inline', async () => {
+  const C = (...l: string[]) => l.join('\n') + '\n';
+  const header = C('#ifndef _WIDGET_H', '#define _WIDGET_H', '', 'struct widget {', '\tspinlock_t lock;', '\tunsigned int users;', '};', '', '#endif');
+  const source = C(
+    '// SPDX-License-Identifier: GPL-2.0',
+    '#include <linux/slab.h>',
+    '#include <linux/widget.h>',
+    '',
+    'int widget_use(struct widget *w)',
+    '{',
+    '\tw->users++;',
+    '\treturn 0;',
+    '}',
+    '',
+    'void widget_drop(struct widget *w)',
+    '{',
+    '\tunsigned long flags;',
+    '',
+    '\tspin_lock_irqsave(&w->lock, flags);',
+    '\tw->users--;',
+    '\tif (!w->users)',
+    '\t\tpr_debug("widget idle\\n");',
+    '\tspin_unlock_irqrestore(&w->lock, flags);',
+    '}',
+  );
+  const tree = { 'include/linux/widget.h': header, 'drivers/misc/widget.c': source };
+  const header2 = header.replace('\tunsigned int users;\n', '\tunsigned int users;\n\tunsigned int drops;\n');
+  const run = async (after: string) => {
+    const patch = gitStyleDiff('include/linux/widget.h', header, header2) + gitStyleDiff('drivers/misc/widget.c', source, after);
+    const a = await analyzePatch(patch, { keepSyntax: true });
+    try {
+      const ctx = { text: patch, analysis: a, target: targetOf({}) };
+      const f = a.findings.find((x) => x.code === 'KLP101')!;
+      const r = applyFix(ctx, fixesFor(ctx, f).find((o) => o.fix.id === 'shadow-field')!.fix, f);
+      const dir = mkdtempSync(join(tmpdir(), 'klp-lens-hunks-'));
+      for (const [p, t] of Object.entries(tree)) {
+        spawnSync('mkdir', ['-p', join(dir, p.replace(/\/[^/]*$/, ''))]);
+        writeFileSync(join(dir, p), t);
+      }
+      writeFileSync(join(dir, 'x.patch'), r.text);
+      const apply = spawnSync('git', ['apply', '--check', 'x.patch'], { cwd: dir, encoding: 'utf8' });
+      assert.equal(apply.status, 0, `${apply.stderr}\n${r.text}`);
+      return r;
+    } finally {
+      a.dispose();
+    }
+  };
+  // (a) the head of widget_use() is in the hunk: the definitions and the unpatch callback go right before it
+  let r = await run(source.replace('\tw->users++;', '\tw->users++;\n\tw->drops = 0;'));
+  assert.doesNotMatch(r.text, /^\+\tunsigned int drops;/m);
+  assert.match(r.text, /\+#define KLP_SHADOW_WIDGET_DROPS\t0x[0-9a-f]{8}UL\n(\+.*\n)*\+KPATCH_POST_UNPATCH_CALLBACK\(klp_widget_drops_post_unpatch\);\n\+\n int widget_use\(struct widget \*w\)/);
+  assert.ok(r.notes.some((n) => /Add #include <linux\/livepatch.h> and #include "kpatch-macros.h" to drivers\/misc\/widget.c: its includes are not in the patch/.test(n)), r.notes.join('\n'));
+  // (b) deep in widget_drop(): no file scope in view, the shadow API is written out at each use (under the spinlock: GFP_ATOMIC)
+  r = await run(source.replace('\tw->users--;\n', '\tw->users--;\n\tw->drops++;\n\tif (w->drops > 100)\n\t\tpr_debug("widget: %u drops\\n", w->drops);\n'));
+  assert.match(r.text, /\+#define KLP_SHADOW_WIDGET_DROPS\t0x[0-9a-f]{8}UL\t\/\* Livepatch: shadow variable id for struct widget::drops; unique among livepatches \*\/\n\+\t\{/);
+  assert.match(r.text, /\+\t\tunsigned int \*klp_drops = klp_shadow_get_or_alloc\(w, KLP_SHADOW_WIDGET_DROPS, sizeof\(unsigned int\), GFP_ATOMIC, NULL, NULL\);/);
+  assert.match(r.text, /\+\tif \(\(\{ unsigned int \*klp_sv = klp_shadow_get\(w, KLP_SHADOW_WIDGET_DROPS\); klp_sv \? \*klp_sv : 0; \}\) > 100\)/);
+  assert.ok(r.notes.some((n) => /its file scope is not in the patch.*klp_shadow_free_all\(KLP_SHADOW_WIDGET_DROPS, NULL\)/.test(n)), r.notes.join('\n'));
+});

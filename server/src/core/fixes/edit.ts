@@ -154,6 +154,11 @@ export function nodesOf(e: Entity, types: string | string[]): Node[] {
   return out;
 }
 
+/** The text of every piece of an entity (parse text), for quick filters. */
+export function entityText(side: Side, e: Entity): string {
+  return [e.node, ...(e.extra ?? []).map((x) => x.node)].map((n) => side.src.text.slice(n.startIndex, n.endIndex)).join('\n');
+}
+
 /** The name a call_expression calls (identifier callee), or ''. */
 export function calleeName(call: Node): string {
   const fn = call.childForFieldName('function');

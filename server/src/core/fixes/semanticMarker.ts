@@ -25,7 +25,8 @@ import { functionFacts, structTypesOf, type Effect } from '../facts/extract';
 import type { Node } from '../syntax/parser';
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
-import { imageLine, PostEditor } from './edit';
+import { entityText, imageLine, nodesOf, PostEditor } from './edit';
+import type { Entity } from '../entities/extract';
 import { callbackMacro, fnv1a, freeSites, ident, indentOf, placeDefinitions, replaceStatement, statementOf, type ShadowOwner } from './shadow';
 
 const callbackParams = (ctx: FixContext) => callbackMacro(ctx.target.tool);
@@ -41,8 +42,8 @@ interface Site {
   object: string;
 }
 
-function nodeAt(side: Side, root: Node, types: string[], e: Effect): Node | undefined {
-  return root.descendantsOfType(types).find((n) => n && imageLine(side, n) === e.site.imageLine && n.startPosition.column === e.site.column) ?? undefined;
+function nodeAt(side: Side, fn: Entity, types: string[], e: Effect): Node | undefined {
+  return nodesOf(fn, types).find((n) => imageLine(side, n) === e.site.imageLine && n.startPosition.column === e.site.column);
 }
 
 /** The changed sites of the resource: new statement (post) and the old one it replaces (pre), per function. */
@@ -67,8 +68,8 @@ function sitesOf(ctx: FixContext, resource: string): Site[] {
         const postFn = post.ents.byKey.get(key)!;
         const preFn = pre.ents.byKey.get(key)!;
         const types = ['update_expression', 'assignment_expression', 'call_expression'];
-        const nNew = nodeAt(post, postFn.node, types, news[0]);
-        const nOld = nodeAt(pre, preFn.node, types, olds[0]);
+        const nNew = nodeAt(post, postFn, types, news[0]);
+        const nOld = nodeAt(pre, preFn, types, olds[0]);
         const sNew = nNew && statementOf(nNew);
         const sOld = nOld && statementOf(nOld);
         if (!nNew || !sNew || !nOld || !sOld) throw new FixError(`${after.name}() changes ${resource.replace('::', '->')} inside an expression; only statements of their own can branch on the marker`);
@@ -98,7 +99,7 @@ function markAllocations(ctx: FixContext, owner: ShadowOwner, id: string, flag: 
     const types = structTypesOf(side);
     for (const e of side.ents.entities) {
       if (e.kind !== 'function') continue;
-      if (!/\b(k[mvz]?[mz]?alloc|kcalloc|kmalloc_array|kmem_cache_z?alloc)\w*\s*\(/.test(side.src.text.slice(e.node.startIndex, e.node.endIndex))) continue;
+      if (!/\b(k[mvz]?[mz]?alloc|kcalloc|kmalloc_array|kmem_cache_z?alloc)\w*\s*\(/.test(entityText(side, e))) continue;
       const facts = functionFacts(side, e, fns, types);
       for (const ef of facts.effects) {
         if (ef.op !== 'alloc' || ef.resource !== owner.structType || !(ef.via in ALLOCS)) continue;
@@ -107,7 +108,7 @@ function markAllocations(ctx: FixContext, owner: ShadowOwner, id: string, flag: 
           if (!skipped.includes(e.name)) skipped.push(e.name);
           continue;
         }
-        const call = e.node.descendantsOfType('call_expression').find((c) => c && imageLine(side, c) === ef.site.imageLine && c.startPosition.column === ef.site.column);
+        const call = nodesOf(e, 'call_expression').find((c) => imageLine(side, c) === ef.site.imageLine && c.startPosition.column === ef.site.column);
         const stmt = call && (statementOf(call) ?? (call.parent?.type === 'init_declarator' ? call.parent.parent ?? undefined : undefined));
         const holder = call?.parent?.type === 'assignment_expression' ? call.parent.childForFieldName('left') : call?.parent?.type === 'init_declarator' ? call.parent.childForFieldName('declarator') : null;
         if (!call || !stmt || !holder) continue;

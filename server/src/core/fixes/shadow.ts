@@ -8,9 +8,10 @@ import type { Side } from '../entities/diff';
 import { functionFacts, structTypesOf } from '../facts/extract';
 import type { BuildTool } from '../rules';
 import type { Node } from '../syntax/parser';
+import type { Entity } from '../entities/extract';
 import type { FixContext } from './index';
 import { FixError } from './patchEdit';
-import { addInclude, imageLine, includeLine, postSide, PostEditor } from './edit';
+import { addInclude, entityText, imageLine, includeLine, nodesOf, postSide, PostEditor } from './edit';
 
 /** The struct (or union) a shadow variable hangs off. */
 export interface ShadowOwner {
@@ -102,20 +103,38 @@ export function callbackMacro(tool: BuildTool) {
   return tool === 'klp-build' ? { post: 'KLP_POST_UNPATCH_CALLBACK', obj: 'struct klp_object *obj', header: '<linux/livepatch_helpers.h>' } : { post: 'KPATCH_POST_UNPATCH_CALLBACK', obj: 'patch_object *obj', header: '"kpatch-macros.h"' };
 }
 
-/** Where file-scope definitions go: after the struct when this file defines it, else after the includes. */
-export function definitionsLine(f: FileAnalysis, m: ShadowOwner): number {
+/** A place for file-scope lines: after `line`, or before it. */
+export interface Spot {
+  line: number;
+  before: boolean;
+}
+
+/**
+ * Where file-scope definitions go: after the struct when this file defines
+ * it, else after the includes, else (hunks alone) right before the first
+ * function of `near` whose head line the patch shows. Throws when none is in
+ * view.
+ */
+export function definitionsSpot(f: FileAnalysis, m: ShadowOwner, near: readonly Entity[] = []): Spot {
   const side = postSide(f);
   const structEntity = side.ents.entities.find((x) => (x.kind === 'struct' || x.kind === 'union') && x.name === m.tag && !x.declarationOnly);
-  if (structEntity) {
-    const end = side.src.toImage[structEntity.endRow] ?? -1;
-    if (end < 0 || f.post.lines[end] === undefined) throw new FixError(`the end of ${m.structType} in ${f.path} is not in the patch; a kernel tree is needed`);
-    return end;
-  }
-  try {
-    return includeLine(f);
-  } catch {
-    throw new FixError(`no place at file scope of ${f.path} is in the patch (its #includes); a kernel tree is needed`);
-  }
+  const end = structEntity ? (side.src.toImage[structEntity.endRow] ?? -1) : -1;
+  if (end >= 0 && f.post.lines[end] !== undefined) return { line: end, before: false };
+  const inc = lastInclude(f);
+  // types the helpers name must be complete: after the includes only when the struct is not defined later in this file
+  if (inc >= 0 && !structEntity) return { line: inc, before: false };
+  const heads = near
+    .map((e) => side.src.toImage[e.startRow] ?? -1)
+    .filter((l) => l >= 0 && f.post.lines[l] !== undefined && (end < 0 || l > end))
+    .sort((a, b) => a - b);
+  if (heads.length && (!structEntity || end >= 0)) return { line: heads[0], before: true };
+  throw new FixError(`no place at file scope of ${f.path} is in the patch (its #includes, or the head of a function that uses it); a kernel tree is needed`);
+}
+
+/** Insert file-scope lines at a spot. */
+export function insertAt(ed: PostEditor, at: Spot, lines: string[]): void {
+  if (at.before) ed.insertBefore(at.line, [...lines.filter((l, k) => k > 0 || l !== ''), '']);
+  else ed.insertAfter(at.line, lines);
 }
 
 /** If the file already has a post-unpatch callback, free all the shadows there; true when done. */
@@ -151,12 +170,12 @@ export function freeSites(ctx: FixContext, m: ShadowOwner, id: string, editor: (
     for (const e of side.ents.entities) {
       if (e.kind !== 'function') continue;
       const initOrExit = e.annotations.some((a) => /^__(dev|mem|cpu)?(init|exit)(data|const)?$/.test(a.name));
-      const text = side.src.text.slice(e.node.startIndex, e.node.endIndex);
+      const text = entityText(side, e);
       if (!/\b(kv?free(_rcu|_sensitive)?|vfree|kmem_cache_free)\s*\(/.test(text)) continue;
       const facts = functionFacts(side, e, fns, types);
       for (const ef of facts.effects) {
         if (ef.op !== 'free' || !(ef.via in FREES) || (ef.resource !== m.structType && !globals.has(ef.resource))) continue;
-        const call = e.node.descendantsOfType('call_expression').find((c) => c && imageLine(side, c) === ef.site.imageLine && c.startPosition.column === ef.site.column);
+        const call = nodesOf(e, 'call_expression').find((c) => imageLine(side, c) === ef.site.imageLine && c.startPosition.column === ef.site.column);
         const arg = call?.childForFieldName('arguments')?.namedChildren.filter((a) => a && a.type !== 'comment')[FREES[ef.via]];
         const stmt = call ? statementOf(call) : undefined;
         if (!call || !arg || !stmt) continue;
@@ -187,14 +206,14 @@ export function placeDefinitions(
   ctx: FixContext,
   ed: PostEditor,
   owner: ShadowOwner,
-  o: { id: string; idValue: string; comment: string; helpers: string[]; callback?: string },
+  o: { id: string; idValue: string; comment: string; helpers: string[]; callback?: string; near?: readonly Entity[] },
   notes: string[],
 ): void {
   const file = ed.file;
   const { post: postMacro, obj: objParam, header } = callbackMacro(ctx.target.tool);
   const defs = ['', ...blockComment(o.comment), `#define ${o.id}\t${o.idValue}`, ...o.helpers];
   if (o.callback && !addFreeAllToExisting(ed, o.id)) defs.push('', `static void ${o.callback}(${objParam})`, '{', `\tklp_shadow_free_all(${o.id}, NULL);`, '}', `${postMacro}(${o.callback});`);
-  const at = definitionsLine(file, owner);
+  const at = definitionsSpot(file, owner, o.near);
   // includes first: they go after the last #include, where the definitions may go too
   const needsHeader = defs.some((l) => l.includes(postMacro));
   if (lastInclude(file) >= 0) {
@@ -202,7 +221,7 @@ export function placeDefinitions(
     if (needsHeader) addInclude(ed, header);
   } else notes.push(`Add #include <linux/livepatch.h>${needsHeader ? ` and #include ${header}` : ''} to ${file.path}: its includes are not in the patch.`);
   // one blank line around the block
-  const next = file.post.lines[at + 1];
-  if (next !== undefined && next.trim() !== '') defs.push('');
-  ed.insertAfter(at, defs);
+  const next = file.post.lines[at.line + 1];
+  if (!at.before && next !== undefined && next.trim() !== '') defs.push('');
+  insertAt(ed, at, defs);
 }

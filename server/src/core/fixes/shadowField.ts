@@ -29,8 +29,8 @@ import type { FunctionFacts } from '../facts/extract';
 import type { Node } from '../syntax/parser';
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
-import { fileOf, imageLine, postEntity, postSide, PostEditor } from './edit';
-import { definitionsLine, fnv1a, freeSites, ident, objectOf, placeDefinitions, replaceStatement, statementOf } from './shadow';
+import { fileOf, imageLine, nodesOf, postEntity, postSide, PostEditor } from './edit';
+import { definitionsSpot, fnv1a, freeSites, ident, insertAt, objectOf, placeDefinitions, replaceStatement, statementOf } from './shadow';
 
 type Kind = 'scalar' | 'counter' | 'list' | 'lock';
 
@@ -73,7 +73,8 @@ function kindOf(type: string, pointer: boolean, array: boolean): Kind | undefine
 /** The member the finding is about, from the post-side struct. */
 function memberOf(f: FileAnalysis, structEntity: Entity, field: string): Member {
   const side = postSide(f);
-  for (const decl of structEntity.node.descendantsOfType('field_declaration')) {
+  // every piece of the struct (a struct seen through several hunks has several)
+  for (const decl of nodesOf(structEntity, 'field_declaration')) {
     if (!decl) continue;
     const d = decl.childrenForFieldName('declarator').find((x) => x && declaratorName(x)?.text === field);
     if (!d) continue;
@@ -122,8 +123,8 @@ function usesOf(ctx: FixContext, m: Member): Use[] {
       if (!fn) continue;
       const sites = facts.accesses.filter((a) => a.resource === wanted || a.resource.startsWith(wanted + '[') || (!/^(struct|union) /.test(a.resource) && a.resource.endsWith(`::${m.field}`)));
       if (sites.length === 0) continue;
-      for (const n of fn.node.descendantsOfType('field_expression')) {
-        if (!n || n.childForFieldName('field')?.text !== m.field) continue;
+      for (const n of nodesOf(fn, 'field_expression')) {
+        if (n.childForFieldName('field')?.text !== m.field) continue;
         const line = imageLine(side, n);
         if (!sites.some((s) => s.site.imageLine === line && s.site.column === n.startPosition.column)) continue;
         const p = n.parent;
@@ -156,6 +157,13 @@ function gfpAt(use: Use, line: number): string {
   return use.facts.sleeps ? 'GFP_KERNEL' : 'GFP_ATOMIC';
 }
 
+/** The statement of a block (a child of a `{ }`) that contains a node: where a line can go before it. */
+function blockStatementOf(n: Node): Node {
+  let s: Node = n;
+  while (s.parent && s.parent.type !== 'compound_statement' && s.parent.type !== 'translation_unit') s = s.parent;
+  return s;
+}
+
 export const shadowFieldFix = {
   id: 'shadow-field',
   codes: ['KLP101'],
@@ -185,13 +193,14 @@ export const shadowFieldFix = {
     const patchName = ctx.analysis.set.patches[0]?.header ? ctx.analysis.set.lines.find((l) => /^Subject:/i.test(l)) ?? '' : f.path;
     const idValue = `0x${fnv1a(`${patchName}\0${m.structType}::${m.field}`).toString(16).padStart(8, '0')}UL`;
     const useFiles = [...new Set(uses.map((u) => u.file))];
+    // the functions that use the field, per file: their heads are file scope the patch may show
+    const nearOf = (file: FileAnalysis) => uses.filter((u) => u.file === file).map((u) => u.fn);
     if (uses.length === 0) {
       notes.push(`No changed code uses ${m.structType}::${m.field}: the field is simply left out, nothing else changes.`);
       return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
     }
 
     if (m.kind === 'lock') {
-      if (useFiles.length > 1) throw new FixError(`${m.field} is used in ${useFiles.map((x) => x.path).join(' and ')}: one global lock shared between files needs a definition in one of them and a declaration in the others; convert by hand`);
       const lockName = `klp_${base}_lock`;
       for (const u of uses) {
         const side = postSide(u.file);
@@ -210,9 +219,12 @@ export const shadowFieldFix = {
         const amp = u.node.parent!;
         ed.replace(imageLine(side, amp), amp.startPosition.column, amp.endPosition.column - amp.startPosition.column, `&${lockName}`);
       }
+      // the lock is defined in the first file that uses it; with several files it is global
+      // (the livepatch links them into one module) and declared extern in the others
       const home = useFiles[0] ?? f;
-      const hed = editor(home);
-      hed.insertAfter(definitionsLine(home, m), ['', `/* Livepatch: one global lock stands for ${m.structType}::${m.field}, which the patch would have added (the struct keeps its layout). */`, `static ${m.lockDefine}(${lockName});`]);
+      const shared = useFiles.length > 1;
+      insertAt(editor(home), definitionsSpot(home, m, nearOf(home)), ['', `/* Livepatch: one global lock stands for ${m.structType}::${m.field}, which the patch would have added (the struct keeps its layout). */`, `${shared ? '' : 'static '}${m.lockDefine}(${lockName});`]);
+      for (const other of useFiles.slice(1)) insertAt(editor(other), definitionsSpot(other, m, nearOf(other)), ['', `/* Livepatch: the global lock for ${m.structType}::${m.field}, defined in ${home.path} */`, `extern ${m.type} ${lockName};`]);
       notes.push(`${m.structType}::${m.field} became the global lock ${lockName}: every object shares it, so unrelated objects now exclude each other (coarser, but nothing to allocate or free, and no object without a lock). If contention matters, keep a per-object lock in a shadow variable instead.`);
       return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
     }
@@ -225,6 +237,19 @@ export const shadowFieldFix = {
       s.add(what);
       used.set(file, s);
     };
+    // A file whose file scope the patch does not show (hunks only, struct defined elsewhere) gets the
+    // inline form: the id defined before its first use, the shadow API written out at each use.
+    const inlineFiles = new Set<FileAnalysis>();
+    for (const file of useFiles) {
+      try {
+        definitionsSpot(file, m, nearOf(file));
+      } catch {
+        inlineFiles.add(file);
+      }
+    }
+    if (inlineFiles.size && m.kind === 'list') throw new FixError(`a list head needs a constructor function at file scope, and the file scope of ${[...inlineFiles].map((x) => x.path).join(', ')} is not in the patch; a kernel tree is needed`);
+    const ptrT = T.endsWith('*') ? T : T + ' ';
+    const firstUse = new Map<FileAnalysis, number>();
     const handled = new Set<number>();
     for (const u of uses) {
       const side = postSide(u.file);
@@ -232,10 +257,15 @@ export const shadowFieldFix = {
       const line = imageLine(side, u.node);
       const obj = objectOf(side, u.node);
       const gfp = gfpAt(u, line);
+      const inl = inlineFiles.has(u.file);
+      if (inl) {
+        const stmtStart = imageLine(side, blockStatementOf(u.node));
+        firstUse.set(u.file, Math.min(firstUse.get(u.file) ?? Infinity, stmtStart >= 0 ? stmtStart : line));
+      }
       if (u.how === 'read') {
         if (m.kind !== 'scalar') throw new FixError(`${u.fn.name}() reads ${m.field} (${T}) by value; convert it by hand`);
         need(u.file, 'read');
-        ed.replace(line, u.node.startPosition.column, u.node.endPosition.column - u.node.startPosition.column, `klp_${base}_read(${obj})`);
+        ed.replace(line, u.node.startPosition.column, u.node.endPosition.column - u.node.startPosition.column, inl ? `({ ${ptrT}*klp_sv = klp_shadow_get(${obj}, ${id}); klp_sv ? *klp_sv : 0; })` : `klp_${base}_read(${obj})`);
         continue;
       }
       if (u.how === 'address' && m.kind === 'scalar') throw new FixError(`${u.fn.name}() takes the address of ${m.field}; convert it by hand`);
@@ -245,7 +275,14 @@ export const shadowFieldFix = {
       const callee = call?.type === 'call_expression' ? call.childForFieldName('function')?.text ?? '' : '';
       if (u.how === 'address' && PURE_READERS.test(callee)) {
         need(u.file, 'peek');
-        ed.replace(imageLine(side, amp), amp.startPosition.column, amp.endPosition.column - amp.startPosition.column, `klp_${base}_peek(${obj})`);
+        if (inl) {
+          // the whole read, with what an object without a shadow shows: 0, or an empty list
+          const c = call!;
+          const cLine = imageLine(side, c);
+          if (cLine !== side.src.toImage[c.endPosition.row]) throw new FixError(`${callee}(&…->${m.field}) in ${u.fn.name}() spans lines; convert it by hand`);
+          const none = /^list_empty/.test(callee) ? 'true' : '0';
+          ed.replace(cLine, c.startPosition.column, c.endPosition.column - c.startPosition.column, `({ ${T} *klp_sv = klp_shadow_get(${obj}, ${id}); klp_sv ? ${callee}(klp_sv) : ${none}; })`);
+        } else ed.replace(imageLine(side, amp), amp.startPosition.column, amp.endPosition.column - amp.startPosition.column, `klp_${base}_peek(${obj})`);
         continue;
       }
       const stmt = statementOf(u.how === 'address' ? call ?? amp : u.node.parent!);
@@ -258,7 +295,7 @@ export const shadowFieldFix = {
       const target = side.src.raw.slice(amp.startIndex, amp.endIndex);
       const k = amp.startIndex - stmt.startIndex;
       const replaced = stmtText.slice(0, k) + (u.how === 'address' ? sv : `(*${sv})`) + stmtText.slice(k + target.length);
-      const decl = `${T.endsWith('*') ? T : T + ' '}*${sv} = klp_${base}(${obj}, ${gfp});`;
+      const decl = inl ? `${ptrT}*${sv} = klp_shadow_get_or_alloc(${obj}, ${id}, sizeof(${T}), ${gfp}, NULL, NULL);` : `${ptrT}*${sv} = klp_${base}(${obj}, ${gfp});`;
       replaceStatement(
         ed,
         side,
@@ -274,9 +311,17 @@ export const shadowFieldFix = {
     if (skippedInit.length) notes.push(`Not patched to free the shadow: ${skippedInit.map((n) => n + '()').join(', ')} (init or exit code cannot be livepatched); klp_shadow_free_all() on unpatch releases what remains.`);
     else if (freed === 0) notes.push(`No place in the patched files frees ${m.structType}: add klp_shadow_free(obj, ${id}, NULL) where it is freed, or the shadow data stays until the patch is removed.`);
 
+    // inline files: the id before the first use; what needs file scope is left to the author
+    for (const [file, line] of firstUse) {
+      const prev = line > 0 ? file.post.lines[line - 1] : undefined;
+      if (prev !== undefined && /\\\s*$/.test(prev)) throw new FixError(`the first use of ${m.field} in ${file.path} continues a macro; convert it by hand`);
+      editor(file).insertBefore(line, [`#define ${id}\t${idValue}\t/* Livepatch: shadow variable id for ${m.structType}::${m.field}; unique among livepatches */`]);
+      notes.push(`${file.path}: its file scope is not in the patch, so the shadow API is written out at each use. Add #include <linux/livepatch.h>, and a post-unpatch callback that calls klp_shadow_free_all(${id}, NULL) (a kernel tree lets the fix do both).`);
+    }
+
     // definitions in every file that uses the field
     let callbackDone = false;
-    const defsFiles = used.size ? [...used.keys()] : [f];
+    const defsFiles = (used.size ? [...used.keys()] : [f]).filter((file) => !inlineFiles.has(file));
     for (const file of defsFiles) {
       const what = used.get(file) ?? new Set();
       const helpers: string[] = [];
@@ -294,6 +339,7 @@ export const shadowFieldFix = {
         comment: `Livepatch: ${m.structType}::${m.field} (${T}) lives in a shadow variable, so the struct keeps its layout. Objects created before the patch have no shadow until first written${m.kind === 'scalar' ? ' and read as 0' : ''}. ${id} must be unique among all livepatches loaded together.`,
         helpers,
         callback: callbackDone ? undefined : `klp_${base}_post_unpatch`,
+        near: nearOf(file),
       }, notes);
       callbackDone = true;
     }
