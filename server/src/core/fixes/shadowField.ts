@@ -113,29 +113,44 @@ interface Use {
 
 /** The field_expression nodes of changed functions that are this member (by the facts' resolved types). */
 function usesOf(ctx: FixContext, m: Member): Use[] {
-  const out: Use[] = [];
+  const typed: Use[] = [];
+  const unresolved: Use[] = [];
   const wanted = `${m.structType}::${m.field}`;
+  // the field's owner is out of view: "x::f" with x untyped, "struct s::a.f" with the type of a unknown
+  const ownerUnknown = (r: string) => r.endsWith(`::${m.field}`) ? !/^(struct|union) /.test(r) : r.endsWith(`.${m.field}`);
   for (const f of ctx.analysis.files) {
     const side = f.postSide;
     if (!side?.tree) continue;
     for (const [key, facts] of f.facts.post) {
       const fn = side.ents.byKey.get(key);
       if (!fn) continue;
-      const sites = facts.accesses.filter((a) => a.resource === wanted || a.resource.startsWith(wanted + '[') || (!/^(struct|union) /.test(a.resource) && a.resource.endsWith(`::${m.field}`)));
-      if (sites.length === 0) continue;
       for (const n of nodesOf(fn, 'field_expression')) {
         if (n.childForFieldName('field')?.text !== m.field) continue;
         const line = imageLine(side, n);
-        if (!sites.some((s) => s.site.imageLine === line && s.site.column === n.startPosition.column)) continue;
+        const access = facts.accesses.find((a) => a.site.imageLine === line && a.site.column === n.startPosition.column && (a.resource.endsWith(`::${m.field}`) || a.resource.endsWith(`.${m.field}`) || a.resource.startsWith(wanted + '[')));
+        if (!access) continue;
+        const exact = access.resource === wanted || access.resource.startsWith(wanted + '[');
+        if (!exact && !ownerUnknown(access.resource)) continue; // another struct's field of that name
         const p = n.parent;
         let how: Use['how'] = 'read';
         if (p?.type === 'pointer_expression' && p.text.startsWith('&')) how = 'address';
         else if ((p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === n.id) || p?.type === 'update_expression') how = 'write';
-        out.push({ file: f, fn, facts, node: n, how });
+        (exact ? typed : unresolved).push({ file: f, fn, facts, node: n, how });
       }
     }
   }
-  return out;
+  if (unresolved.length === 0) return typed;
+  // uses whose object type is out of view count only when they are unambiguous: the same object
+  // expression as a known use, or (with none known) one object expression for them all
+  const objectText = (u: Use) => {
+    const arg = u.node.childForFieldName('argument');
+    return arg ? postSide(u.file).src.raw.slice(arg.startIndex, arg.endIndex).replace(/\s+/g, '') : '';
+  };
+  const known = new Set(typed.map(objectText));
+  const others = [...new Set(unresolved.map(objectText))].filter((t) => !known.has(t));
+  if (others.length > (typed.length ? 0 : 1))
+    throw new FixError(`the types of ${others.map((t) => `${t}->${m.field}`).join(', ')} are out of view: it is unclear which of them is ${m.structType}::${m.field}${ctx.tree ? '' : ' (a kernel tree shows more of the code)'}; convert by hand`);
+  return [...typed, ...unresolved];
 }
 
 /** GFP flags for an allocation at `line` of a function: atomic under a spinlock/RCU/irqs off, or when sleeping is not known to be allowed. */
