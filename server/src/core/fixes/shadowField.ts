@@ -96,6 +96,10 @@ function memberOf(f: FileAnalysis, structEntity: Entity, field: string): Member 
     for (let i = first; i <= last; i++) lines.push(i);
     // comment lines the patch added right above the field go with it
     for (let i = first - 1; i >= 0 && f.post.changed[i] && /^\s*(\/\*|\*|\/\/)/.test(f.post.lines[i] ?? ''); i--) lines.unshift(i);
+    // and a blank line it added after them, when the block stood between blank lines
+    const after = last + 1;
+    const before = lines[0] - 1;
+    if (f.post.changed[after] && f.post.lines[after]?.trim() === '' && f.post.lines[before]?.trim() === '') lines.push(after);
     const tag = structEntity.name;
     const structType = `${structEntity.kind} ${tag}`;
     return { structType, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lines, file: f };
