@@ -159,6 +159,20 @@ test('shadow-field: a lock added to struct kthread becomes one global lock; its 
   assert.doesNotMatch(r.text, /^\+.*park_lock;$/m);
   assert.ok(r.result.notes.some((n) => /one global lock|the global lock/.test(n)));
   gone(r.after, 'KLP101');
+  // the other way: a lock per object, created where set_kthread_struct() allocates the kthread
+  const p = await fixOnce(patch, 'KLP101', 'shadow-lock');
+  const t = p.text;
+  assert.match(t, /\+\tif \(kthread\)\n\+\t\tklp_shadow_alloc\(kthread, KLP_SHADOW_KTHREAD_PARK_LOCK, sizeof\(struct mutex\), GFP_KERNEL, klp_kthread_park_lock_ctor, NULL\);/);
+  assert.match(t, /\+\tmutex_init\(\(struct mutex \*\)shadow_data\);/, 'the constructor initialises the lock');
+  assert.match(t, /\+\tstruct mutex \*lock = klp_shadow_get\(obj, KLP_SHADOW_KTHREAD_PARK_LOCK\);\n\+\n\+\treturn lock \? lock : &klp_kthread_park_lock_fallback;/);
+  assert.match(t, /\+static DEFINE_MUTEX\(klp_kthread_park_lock_fallback\);/);
+  assert.match(t, /\+\tmutex_lock\(klp_kthread_park_lock\(kthread\)\);/);
+  assert.match(t, /\+\t\tmutex_unlock\(klp_kthread_park_lock\(kthread\)\);/);
+  assert.match(t, /\+\tklp_shadow_free\(kthread, KLP_SHADOW_KTHREAD_PARK_LOCK, NULL\);\n \tkfree\(kthread\);/);
+  assert.match(t, /\+\tklp_shadow_free_all\(KLP_SHADOW_KTHREAD_PARK_LOCK, NULL\);/);
+  gone(p.after, 'KLP101');
+  gone(p.after, 'KLP150');
+  gone(p.after, 'KLP152');
 });
 
 test('semantic-marker: a counter pair changed from ±1 to ±2 branches on a marker set on objects created after the transition', { skip }, async () => {

@@ -20,7 +20,7 @@ import { staticCallFix } from './staticCall';
 import { syscallFix } from './syscall';
 import { lineDirectivesFix } from './lineDirectives';
 import { initCallbacksFix } from './initCallbacks';
-import { shadowFieldFix } from './shadowField';
+import { shadowFieldFix, shadowLockFix } from './shadowField';
 import { semanticMarkerFix } from './semanticMarker';
 
 export { FixError };
@@ -57,7 +57,7 @@ export interface Fix {
   plan(ctx: FixContext, finding: Finding): FixPlan;
 }
 
-export const FIXES: readonly Fix[] = [staticKeyFix, staticCallFix, syscallFix, lineDirectivesFix, initCallbacksFix, shadowFieldFix, semanticMarkerFix];
+export const FIXES: readonly Fix[] = [staticKeyFix, staticCallFix, syscallFix, lineDirectivesFix, initCallbacksFix, shadowFieldFix, shadowLockFix, semanticMarkerFix];
 
 export const FIXABLE_CODES: ReadonlySet<string> = new Set(FIXES.flatMap((f) => f.codes));
 

@@ -21,17 +21,16 @@
  */
 import type { FileAnalysis } from '../analysis';
 import type { Side } from '../entities/diff';
-import { functionFacts, structTypesOf, type Effect } from '../facts/extract';
+import type { Effect } from '../facts/extract';
 import type { Node } from '../syntax/parser';
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
-import { entityText, imageLine, nodesOf, PostEditor } from './edit';
+import { imageLine, nodesOf, PostEditor } from './edit';
 import type { Entity } from '../entities/extract';
-import { callbackMacro, fnv1a, freeSites, ident, indentOf, placeDefinitions, replaceStatement, statementOf, type ShadowOwner } from './shadow';
+import { allocationSites, callbackMacro, fnv1a, freeSites, ident, placeDefinitions, replaceStatement, statementOf, type ShadowOwner } from './shadow';
 
 const callbackParams = (ctx: FixContext) => callbackMacro(ctx.target.tool);
 
-const ALLOCS: Record<string, number> = { kzalloc: 1, kmalloc: 1, kvzalloc: 1, kvmalloc: 1, kcalloc: 2, kmalloc_array: 2, kmem_cache_alloc: 1, kmem_cache_zalloc: 1, kzalloc_node: 1, kmalloc_node: 1 };
 
 interface Site {
   file: FileAnalysis;
@@ -92,41 +91,18 @@ function sitesOf(ctx: FixContext, resource: string): Site[] {
 /** Where the patched files allocate the struct: after each such statement, the marker (same gfp). */
 function markAllocations(ctx: FixContext, owner: ShadowOwner, id: string, flag: string, home: FileAnalysis, editor: (f: FileAnalysis) => PostEditor, skipped: string[], elsewhere: string[]): number {
   let n = 0;
-  for (const f of ctx.analysis.files) {
-    const side = f.postSide;
-    if (!side?.tree || (f.language !== 'c' && f.language !== 'header')) continue;
-    const fns = new Set(side.ents.entities.filter((e) => e.kind === 'function').map((e) => e.name));
-    const types = structTypesOf(side);
-    for (const e of side.ents.entities) {
-      if (e.kind !== 'function') continue;
-      if (!/\b(k[mvz]?[mz]?alloc|kcalloc|kmalloc_array|kmem_cache_z?alloc)\w*\s*\(/.test(entityText(side, e))) continue;
-      const facts = functionFacts(side, e, fns, types);
-      for (const ef of facts.effects) {
-        if (ef.op !== 'alloc' || ef.resource !== owner.structType || !(ef.via in ALLOCS)) continue;
-        if (e.annotations.some((a) => /^__(dev|mem|cpu)?init$/.test(a.name))) {
-          // objects made at boot exist before any livepatch: they keep the old semantics
-          if (!skipped.includes(e.name)) skipped.push(e.name);
-          continue;
-        }
-        const call = nodesOf(e, 'call_expression').find((c) => imageLine(side, c) === ef.site.imageLine && c.startPosition.column === ef.site.column);
-        const stmt = call && (statementOf(call) ?? (call.parent?.type === 'init_declarator' ? call.parent.parent ?? undefined : undefined));
-        const holder = call?.parent?.type === 'assignment_expression' ? call.parent.childForFieldName('left') : call?.parent?.type === 'init_declarator' ? call.parent.childForFieldName('declarator') : null;
-        if (!call || !stmt || !holder) continue;
-        const obj = side.src.raw.slice(holder.startIndex, holder.endIndex).replace(/^\*+\s*/, '');
-        const gfpArg = call.childForFieldName('arguments')?.namedChildren.filter((a) => a && a.type !== 'comment')[ALLOCS[ef.via]];
-        const gfp = gfpArg ? side.src.raw.slice(gfpArg.startIndex, gfpArg.endIndex) : 'GFP_ATOMIC';
-        const last = side.src.toImage[stmt.endPosition.row] ?? -1;
-        const first = imageLine(side, stmt);
-        if (last < 0 || first < 0 || f.post.lines[last] === undefined) continue;
-        if (f !== home) {
-          elsewhere.push(`${e.name}() in ${f.path}`);
-          continue;
-        }
-        const ind = indentOf(f.post.lines[first]!);
-        editor(f).insertAfter(last, [`${ind}if (${obj} && READ_ONCE(${flag}))`, `${ind}\tklp_shadow_alloc(${obj}, ${id}, 0, ${gfp}, NULL, NULL);`]);
-        n++;
-      }
+  for (const a of allocationSites(ctx, owner)) {
+    if (a.init) {
+      // objects made at boot exist before any livepatch: they keep the old semantics
+      if (!skipped.includes(a.fn)) skipped.push(a.fn);
+      continue;
     }
+    if (a.file !== home) {
+      elsewhere.push(`${a.fn}() in ${a.file.path}`);
+      continue;
+    }
+    editor(a.file).insertAfter(a.after, [`${a.indent}if (${a.obj} && READ_ONCE(${flag}))`, `${a.indent}\tklp_shadow_alloc(${a.obj}, ${id}, 0, ${a.gfp}, NULL, NULL);`]);
+    n++;
   }
   return n;
 }

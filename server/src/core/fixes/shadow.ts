@@ -225,3 +225,50 @@ export function placeDefinitions(
   if (!at.before && next !== undefined && next.trim() !== '') defs.push('');
   insertAt(ed, at, defs);
 }
+
+const ALLOCS: Record<string, number> = { kzalloc: 1, kmalloc: 1, kvzalloc: 1, kvmalloc: 1, kcalloc: 2, kmalloc_array: 2, kmem_cache_alloc: 1, kmem_cache_zalloc: 1, kzalloc_node: 1, kmalloc_node: 1 };
+
+/** A place where the patched files allocate an object of the struct. */
+export interface AllocationSite {
+  file: FileAnalysis;
+  fn: string;
+  /** In init code: objects made there exist before any livepatch. */
+  init: boolean;
+  /** The post-image line after which code about the new object goes. */
+  after: number;
+  indent: string;
+  /** The variable or lvalue that holds the new object. */
+  obj: string;
+  /** The allocation's gfp flags, as written. */
+  gfp: string;
+}
+
+export function allocationSites(ctx: FixContext, owner: ShadowOwner): AllocationSite[] {
+  const out: AllocationSite[] = [];
+  for (const f of ctx.analysis.files) {
+    const side = f.postSide;
+    if (!side?.tree || (f.language !== 'c' && f.language !== 'header')) continue;
+    const fns = new Set(side.ents.entities.filter((e) => e.kind === 'function').map((e) => e.name));
+    const types = structTypesOf(side);
+    for (const e of side.ents.entities) {
+      if (e.kind !== 'function') continue;
+      if (!/\b(k[mvz]?[mz]?alloc|kcalloc|kmalloc_array|kmem_cache_z?alloc)\w*\s*\(/.test(entityText(side, e))) continue;
+      const facts = functionFacts(side, e, fns, types);
+      for (const ef of facts.effects) {
+        if (ef.op !== 'alloc' || ef.resource !== owner.structType || !(ef.via in ALLOCS)) continue;
+        const call = nodesOf(e, 'call_expression').find((c) => imageLine(side, c) === ef.site.imageLine && c.startPosition.column === ef.site.column);
+        const stmt = call && (statementOf(call) ?? (call.parent?.type === 'init_declarator' ? (call.parent.parent ?? undefined) : undefined));
+        const holder = call?.parent?.type === 'assignment_expression' ? call.parent.childForFieldName('left') : call?.parent?.type === 'init_declarator' ? call.parent.childForFieldName('declarator') : null;
+        if (!call || !stmt || !holder) continue;
+        const obj = side.src.raw.slice(holder.startIndex, holder.endIndex).replace(/^\*+\s*/, '');
+        const gfpArg = call.childForFieldName('arguments')?.namedChildren.filter((a) => a && a.type !== 'comment')[ALLOCS[ef.via]];
+        const gfp = gfpArg ? side.src.raw.slice(gfpArg.startIndex, gfpArg.endIndex) : 'GFP_ATOMIC';
+        const last = side.src.toImage[stmt.endPosition.row] ?? -1;
+        const first = imageLine(side, stmt);
+        if (last < 0 || first < 0 || f.post.lines[last] === undefined) continue;
+        out.push({ file: f, fn: e.name, init: e.annotations.some((a) => /^__(dev|mem|cpu)?init$/.test(a.name)), after: last, indent: indentOf(f.post.lines[first]!), obj, gfp });
+      }
+    }
+  }
+  return out;
+}

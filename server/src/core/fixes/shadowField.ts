@@ -30,7 +30,7 @@ import type { Node } from '../syntax/parser';
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
 import { fileOf, imageLine, nodesOf, postEntity, postSide, PostEditor } from './edit';
-import { definitionsSpot, fnv1a, freeSites, ident, insertAt, objectOf, placeDefinitions, replaceStatement, statementOf } from './shadow';
+import { allocationSites, definitionsSpot, fnv1a, freeSites, ident, insertAt, objectOf, placeDefinitions, replaceStatement, statementOf } from './shadow';
 
 type Kind = 'scalar' | 'counter' | 'list' | 'lock';
 
@@ -44,19 +44,22 @@ interface Member {
   /** Lock flavour: the DEFINE macro for one global lock of this type. */
   lockDefine?: string;
   lockInits?: RegExp;
+  lockInit?: string;
   /** Post-image lines of the declaration (and of the comment lines the patch added right above it). */
   lines: number[];
   file: FileAnalysis;
 }
 
-const LOCKS: Record<string, { define: string; inits: RegExp }> = {
-  spinlock_t: { define: 'DEFINE_SPINLOCK', inits: /^spin_lock_init$/ },
-  raw_spinlock_t: { define: 'DEFINE_RAW_SPINLOCK', inits: /^raw_spin_lock_init$/ },
-  rwlock_t: { define: 'DEFINE_RWLOCK', inits: /^rwlock_init$/ },
-  'struct mutex': { define: 'DEFINE_MUTEX', inits: /^mutex_init$/ },
-  'struct rw_semaphore': { define: 'DECLARE_RWSEM', inits: /^init_rwsem$/ },
-  seqlock_t: { define: 'DEFINE_SEQLOCK', inits: /^seqlock_init$/ },
+const LOCKS: Record<string, { define: string; inits: RegExp; init: string }> = {
+  spinlock_t: { define: 'DEFINE_SPINLOCK', inits: /^spin_lock_init$/, init: 'spin_lock_init' },
+  raw_spinlock_t: { define: 'DEFINE_RAW_SPINLOCK', inits: /^raw_spin_lock_init$/, init: 'raw_spin_lock_init' },
+  rwlock_t: { define: 'DEFINE_RWLOCK', inits: /^rwlock_init$/, init: 'rwlock_init' },
+  'struct mutex': { define: 'DEFINE_MUTEX', inits: /^mutex_init$/, init: 'mutex_init' },
+  'struct rw_semaphore': { define: 'DECLARE_RWSEM', inits: /^init_rwsem$/, init: 'init_rwsem' },
+  seqlock_t: { define: 'DEFINE_SEQLOCK', inits: /^seqlock_init$/, init: 'seqlock_init' },
 };
+/** A member declaration (as the rule reports it) that is a lock the fixes know. */
+const LOCK_DECL = /^(spinlock_t|raw_spinlock_t|rwlock_t|struct mutex|struct rw_semaphore|seqlock_t)\s+\$/;
 const COUNTERS = /^(atomic_t|atomic64_t|atomic_long_t|refcount_t)$/;
 const PURE_READERS = /^(atomic_read|atomic64_read|atomic_long_read|refcount_read|list_empty|list_empty_careful)$/;
 
@@ -102,7 +105,7 @@ function memberOf(f: FileAnalysis, structEntity: Entity, field: string): Member 
     if (f.post.changed[after] && f.post.lines[after]?.trim() === '' && f.post.lines[before]?.trim() === '') lines.push(after);
     const tag = structEntity.name;
     const structType = `${structEntity.kind} ${tag}`;
-    return { structType, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lines, file: f };
+    return { structType, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lockInit: LOCKS[base]?.init, lines, file: f };
   }
   throw new FixError(`no field ${field} in the new ${structEntity.kind} ${structEntity.name}`);
 }
@@ -176,6 +179,30 @@ function gfpAt(use: Use, line: number): string {
   return use.facts.sleeps ? 'GFP_KERNEL' : 'GFP_ATOMIC';
 }
 
+/**
+ * The uses of a lock field: `*_init(&x->f);` statements go (the replacement is initialised
+ * elsewhere), every `&x->f` becomes `replacement(x)`; anything else is refused.
+ */
+function rewriteLockUses(m: Member, uses: Use[], editor: (f: FileAnalysis) => PostEditor, replacement: (obj: string) => string): void {
+  for (const u of uses) {
+    const side = postSide(u.file);
+    const ed = editor(u.file);
+    if (u.how !== 'address') throw new FixError(`${u.fn.name}() uses the lock ${m.field} without taking its address; convert it by hand`);
+    const call = u.node.parent?.parent?.parent;
+    const callee = call?.type === 'call_expression' ? (call.childForFieldName('function')?.text ?? '') : '';
+    if (m.lockInits!.test(callee)) {
+      const stmt = statementOf(call!);
+      if (!stmt) throw new FixError(`${callee}(&…->${m.field}) in ${u.fn.name}() is not a statement of its own`);
+      const first = imageLine(side, stmt);
+      const last = side.src.toImage[stmt.endPosition.row] ?? -1;
+      for (let i = first; i <= last; i++) ed.remove(i);
+      continue;
+    }
+    const amp = u.node.parent!;
+    ed.replace(imageLine(side, amp), amp.startPosition.column, amp.endPosition.column - amp.startPosition.column, replacement(objectOf(side, u.node)));
+  }
+}
+
 /** The statement of a block (a child of a `{ }`) that contains a node: where a line can go before it. */
 function blockStatementOf(n: Node): Node {
   let s: Node = n;
@@ -190,7 +217,8 @@ export const shadowFieldFix = {
   title(_ctx, finding) {
     const d = finding.data as { struct?: string; member?: string; change?: string } | undefined;
     if (d?.change !== 'added' || !d.member) return undefined;
-    return `Keep ${d.struct}'s layout: hold ${d.member} in a shadow variable (or one global lock, for a lock)`;
+    const d2 = finding.data as { decl?: string };
+    return LOCK_DECL.test((d2.decl ?? '').trim()) ? `Keep ${d.struct}'s layout: replace the lock ${d.member} by one global lock` : `Keep ${d.struct}'s layout: hold ${d.member} in a shadow variable`;
   },
   plan(ctx, finding) {
     const f = fileOf(ctx, finding);
@@ -221,23 +249,7 @@ export const shadowFieldFix = {
 
     if (m.kind === 'lock') {
       const lockName = `klp_${base}_lock`;
-      for (const u of uses) {
-        const side = postSide(u.file);
-        const ed = editor(u.file);
-        if (u.how !== 'address') throw new FixError(`${u.fn.name}() uses the lock ${m.field} without taking its address; convert it by hand`);
-        const call = u.node.parent?.parent?.parent;
-        const callee = call?.type === 'call_expression' ? call.childForFieldName('function')?.text ?? '' : '';
-        if (m.lockInits!.test(callee)) {
-          const stmt = statementOf(call!);
-          if (!stmt) throw new FixError(`${callee}(&…->${m.field}) in ${u.fn.name}() is not a statement of its own`);
-          const first = imageLine(side, stmt);
-          const last = side.src.toImage[stmt.endPosition.row] ?? -1;
-          for (let i = first; i <= last; i++) ed.remove(i);
-          continue;
-        }
-        const amp = u.node.parent!;
-        ed.replace(imageLine(side, amp), amp.startPosition.column, amp.endPosition.column - amp.startPosition.column, `&${lockName}`);
-      }
+      rewriteLockUses(m, uses, editor, () => `&${lockName}`);
       // the lock is defined in the first file that uses it; with several files it is global
       // (the livepatch links them into one module) and declared extern in the others
       const home = useFiles[0] ?? f;
@@ -367,3 +379,91 @@ export const shadowFieldFix = {
   },
 } satisfies Fix;
 
+
+/**
+ * KLP101 for a lock field, the other way: a lock per object in a shadow
+ * variable. Objects allocated by the patched files get their lock there
+ * (klp_shadow_alloc with a constructor that initialises it); every lock site
+ * takes the object's shadow lock, or, for objects without one (created before
+ * the patch, or whose allocation failed), a shared fallback lock. Whether an
+ * object has a shadow is decided once, at creation, so its lock and unlock
+ * sites always agree. Finer than one global lock, at the cost of an
+ * allocation per object and a hash lookup per lock.
+ */
+export const shadowLockFix = {
+  id: 'shadow-lock',
+  codes: ['KLP101'],
+  preview: true,
+  title(_ctx, finding) {
+    const d = finding.data as { struct?: string; member?: string; change?: string; decl?: string } | undefined;
+    if (d?.change !== 'added' || !d.member || !LOCK_DECL.test((d.decl ?? '').trim())) return undefined;
+    return `Keep ${d.struct}'s layout: give each new object its own ${d.member} in a shadow variable (older objects share a fallback lock)`;
+  },
+  plan(ctx, finding) {
+    const f = fileOf(ctx, finding);
+    const field = (finding.data as { member: string }).member;
+    const m = memberOf(f, postEntity(f, finding), field);
+    if (m.kind !== 'lock') throw new FixError(`${field} is not a lock`);
+    const uses = usesOf(ctx, m);
+    const allocs = allocationSites(ctx, m).filter((a) => !a.init);
+    if (allocs.length === 0) throw new FixError(`no place in the patched files allocates ${m.structType} outside init code: objects could not get their own lock; use the one-global-lock fix${ctx.tree ? '' : ', or a kernel tree that shows the allocation'}`);
+    const editors = new Map<FileAnalysis, PostEditor>();
+    const editor = (file: FileAnalysis) => {
+      let ed = editors.get(file);
+      if (!ed) editors.set(file, (ed = new PostEditor(file)));
+      return ed;
+    };
+    for (const l of m.lines) editor(f).remove(l);
+    const base = ident(`${m.tag}_${m.field}`);
+    const id = `KLP_SHADOW_${base.toUpperCase()}`;
+    const subject = ctx.analysis.set.lines.find((l) => /^Subject:/i.test(l)) ?? f.path;
+    const idValue = `0x${fnv1a(`${subject}\0${m.structType}::${m.field}`).toString(16).padStart(8, '0')}UL`;
+    const T = m.type;
+    const lockOf = `klp_${base}`;
+    const fallback = `klp_${base}_fallback`;
+    const ctor = `klp_${base}_ctor`;
+    rewriteLockUses(m, uses, editor, (obj) => `${lockOf}(${obj})`);
+    for (const a of allocs) editor(a.file).insertAfter(a.after, [`${a.indent}if (${a.obj})`, `${a.indent}\tklp_shadow_alloc(${a.obj}, ${id}, sizeof(${T}), ${a.gfp}, ${ctor}, NULL);`]);
+    const skippedFree: string[] = [];
+    const freed = freeSites(ctx, m, id, editor, skippedFree);
+    const files = [...new Set([...uses.map((u) => u.file), ...allocs.map((a) => a.file)])];
+    const near = (file: FileAnalysis) => uses.filter((u) => u.file === file).map((u) => u.fn);
+    const notes: string[] = [];
+    files.forEach((file, k) => {
+      const shared = files.length > 1;
+      placeDefinitions(
+        ctx,
+        editor(file),
+        m,
+        {
+          id,
+          idValue,
+          comment: `Livepatch: each ${m.structType} allocated after the patch has its own ${m.field} (${T}) in a shadow variable; older objects share ${fallback}. ${id} must be unique among all livepatches loaded together.`,
+          helpers: [
+            '',
+            k === 0 ? `${shared ? '' : 'static '}${m.lockDefine}(${fallback});` : `extern ${T} ${fallback};`,
+            '',
+            `static int ${ctor}(void *obj, void *shadow_data, void *ctor_data)`,
+            '{',
+            `\t${m.lockInit}((${T} *)shadow_data);`,
+            '\treturn 0;',
+            '}',
+            '',
+            `static ${T} *${lockOf}(${m.structType} *obj)`,
+            '{',
+            `\t${T} *lock = klp_shadow_get(obj, ${id});`,
+            '',
+            `\treturn lock ? lock : &${fallback};`,
+            '}',
+          ],
+          callback: k === 0 ? `klp_${base}_post_unpatch` : undefined,
+          near: near(file),
+        },
+        notes,
+      );
+    });
+    notes.unshift(`${m.structType}::${m.field} is a lock per object in shadow variable ${id}: ${allocs.length} allocation site${allocs.length === 1 ? '' : 's'} create it, ${uses.length} use${uses.length === 1 ? '' : 's'} take it (or ${fallback} for objects without one), ${freed} free site${freed === 1 ? '' : 's'} drop it.`);
+    if (skippedFree.length) notes.push(`Not patched to free the shadow: ${skippedFree.map((n) => n + '()').join(', ')} (init or exit code); klp_shadow_free_all() on unpatch releases what remains.`);
+    return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
+  },
+} satisfies Fix;
