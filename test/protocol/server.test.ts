@@ -310,7 +310,7 @@ test('every hazard category shows up in klp-lens check and in the server, with t
 });
 
 test('code actions: every fixable diagnostic offers a fix; resolved and applied, its diagnostic is gone', async () => {
-  const { CodeActionRequest, CodeActionResolveRequest, DidChangeTextDocumentNotification: Change } = await import('vscode-languageserver-protocol/node');
+  const { CodeActionRequest, CodeActionResolveRequest, ExecuteCommandRequest, DidChangeTextDocumentNotification: Change } = await import('vscode-languageserver-protocol/node');
   const { TextDocument } = await import('vscode-languageserver-textdocument');
   const zoo = hazardZoo();
   const dir = mkdtempSync(join(tmpdir(), 'klp-lens-actions-'));
@@ -329,6 +329,8 @@ test('code actions: every fixable diagnostic offers a fix; resolved and applied,
       workspaceFolders: null,
     });
     await s.conn.sendNotification(InitializedNotification.type, {});
+    const shown: string[] = [];
+    s.conn.onNotification('window/showMessage', (m: { message: string }) => shown.push(m.message));
     let doc = TextDocument.create(u, 'kernel-patch', 1, zoo.patch);
     await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text: zoo.patch } });
     // the index refines the diagnostics (module placement makes the zoo's static key an error)
@@ -352,6 +354,12 @@ test('code actions: every fixable diagnostic offers a fix; resolved and applied,
       if (code === 'KLP101') {
         // the shadow conversion is large: it asks for a preview
         assert.ok(edit.changeAnnotations && Object.values(edit.changeAnnotations).every((a) => a.needsConfirmation), 'KLP101 asks for confirmation');
+        // what it leaves to the author is told after the edit, by a command the client runs then (not on resolve)
+        assert.equal(shown.length, 0, 'nothing is shown while a fix is only resolved');
+        assert.equal(resolved.command?.command, 'livepatchLens.fixNotes');
+        await s.conn.sendRequest(ExecuteCommandRequest.type, { command: resolved.command!.command, arguments: resolved.command!.arguments });
+        await new Promise((r) => setTimeout(r, 100));
+        assert.match(shown.join('\n'), /moved into shadow variable KLP_SHADOW_ZOO_DEV_ERRORS|simply left out/);
       }
       const text = TextDocument.applyEdits(doc, edits);
       doc = TextDocument.create(u, 'kernel-patch', doc.version + 1, text);

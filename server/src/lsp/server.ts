@@ -73,6 +73,10 @@ interface FixActionData {
   message: string;
 }
 
+/** Run after a fix's edit is applied: tells what the fix left to the author. */
+const FIX_NOTES_COMMAND = 'livepatchLens.fixNotes';
+const notesCommand = (notes: string[]) => (notes.length ? { title: 'What the fix left to check', command: FIX_NOTES_COMMAND, arguments: notes } : undefined);
+
 const overlaps = (a: Range, b: Range) => !(a.end.line < b.start.line || (a.end.line === b.start.line && a.end.character < b.start.character) || b.end.line < a.start.line || (b.end.line === a.start.line && b.end.character < a.start.character));
 
 export interface GenerateModuleResult {
@@ -293,6 +297,7 @@ export function startServer(connection: Connection): void {
         hoverProvider: true,
         foldingRangeProvider: true,
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix], resolveProvider: true },
+        executeCommandProvider: { commands: [FIX_NOTES_COMMAND] },
       },
       serverInfo: { name: 'livepatch-lens', version: pkg.version },
     };
@@ -438,7 +443,7 @@ export function startServer(connection: Connection): void {
     const out: CodeAction[] = [];
     for (const action of actions) {
       const r = await resolveFix(action.data as FixActionData, action.title);
-      if (r.edit) out.push({ ...action, edit: r.edit });
+      if (r.edit) out.push({ ...action, edit: r.edit, command: notesCommand(r.notes) });
       else out.push({ ...action, disabled: { reason: r.error ?? 'cannot be applied' } });
     }
     return out;
@@ -452,8 +457,16 @@ export function startServer(connection: Connection): void {
       tell(MessageType.Warning, `Livepatch Lens: ${action.title}: ${r.error}.`);
       return action;
     }
-    if (r.notes.length) tell(MessageType.Info, `Livepatch Lens: ${r.notes.join(' ')}`);
-    return { ...action, edit: r.edit };
+    // what the fix leaves to the author is said once it is applied (the client runs the command after the edit)
+    return { ...action, edit: r.edit, command: notesCommand(r.notes) };
+  });
+
+  connection.onExecuteCommand((p) => {
+    if (p.command === FIX_NOTES_COMMAND) {
+      const notes = (p.arguments ?? []).filter((x): x is string => typeof x === 'string');
+      if (notes.length) tell(MessageType.Info, `Livepatch Lens: ${notes.join(' ')}`);
+    }
+    return null;
   });
 
   connection.onRequest(PatchModelRequest, async (p) => {
