@@ -81,6 +81,22 @@ test('unexported symbols of vmlinux (nr_threads, nr_running, get_avenrun) become
   assert.match(readFileSync(join(out, 'Kbuild'), 'utf8'), new RegExp(`ccflags-y \\+= -I${LINUX}/fs/proc`));
 });
 
+test('a patch that adds a struct field: the shadow-variable fix is applied first, and the module builds', { skip: noBuild }, () => {
+  const out = mkdtempSync(join(tmpdir(), 'klp-lens-module-'));
+  const r = run(['generate', join(ROOT, 'examples', 'kthread-unpark.patch'), '--tree', LINUX!, '--headers', HEADERS!, '--out', out, '--name', 'lp_kthread', '--build']);
+  assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+  assert.match(r.err, /^applied KLP101 first: Keep struct kthread's layout: hold offline_unparks in a shadow variable/m);
+  assert.match(r.out, /^lp_kthread: 2 functions \(vmlinux:free_kthread_struct, vmlinux:kthread_unpark\)/m);
+  const unit = readFileSync(join(out, 'kernel_kthread.c'), 'utf8');
+  assert.match(unit, /klp_shadow_get_or_alloc\(obj, KLP_SHADOW_KTHREAD_OFFLINE_UNPARKS/);
+  assert.doesNotMatch(unit, /"kpatch-macros.h"/, 'the kpatch header is replaced by the module\'s own tables');
+  // the unpatch callback of the fix became the object's post_unpatch callback
+  assert.match(readFileSync(join(out, 'livepatch-main.c'), 'utf8'), /\.callbacks = \{\n\t\t\t\.post_unpatch = livepatch_kernel_kthread_post_unpatch,/);
+  assert.match(readFileSync(join(out, 'README.md'), 'utf8'), /## Fixes applied to the patch first\n\n- KLP101: Keep struct kthread's layout/);
+  // __kthread_bind and wake_up_state are static or unexported in 6.1: klp relocations
+  assert.match(readelf(join(out, 'lp_kthread.ko'), '-s'), /\.klp\.sym\.vmlinux\.__kthread_bind,0/);
+});
+
 test('what cannot be generated is reported with the reason (a system call; no tree)', { skip: noTree }, () => {
   const patch = realPatch('kernel/sys.c', '\tmask = xchg(&current->fs->umask, mask & S_IRWXUGO);', '\tmask = xchg(&current->fs->umask, mask & S_IRWXUGO & ~S_ISVTX);');
   const out = mkdtempSync(join(tmpdir(), 'klp-lens-module-'));

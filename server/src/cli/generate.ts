@@ -10,6 +10,7 @@ import { analyzePatch, targetOf, type AnalyzeOptions } from '../core/analysis';
 import { generateModule, type GeneratedModule, type GenerateProblem } from '../core/generate/module';
 import { convertKlpRelocations, KlpRelocError, readModuleSymvers, undefinedSymbols, type KlpSymbol, type SymversEntry } from '../core/generate/klpReloc';
 import type { TreeFacts } from '../core/rules';
+import { fixPatch } from '../core/fixes/driver';
 import type { KernelTree } from '../core/tree/kernelTree';
 
 export class GenerateError extends Error {}
@@ -26,11 +27,15 @@ export interface GenerateRequest {
   symvers?: string;
   options: Omit<AnalyzeOptions, 'tree' | 'index'>;
   generator: string;
+  /** Apply the data-layout and data-value fixes first (default); false generates the patch as it is. */
+  fix?: boolean;
 }
 
 export interface GenerateOutcome {
   module: GeneratedModule;
   written: string[];
+  /** Fixes applied to the patch before generating. */
+  applied: { code: string; title: string; notes: string[] }[];
 }
 
 /** Read Module.symvers: the explicit file, else the headers'. */
@@ -45,15 +50,22 @@ export function loadSymvers(symvers?: string, headers?: string): Map<string, Sym
 }
 
 /** Generate the module and write its files into `out` (created if needed; nothing is written elsewhere). */
+/** The fixes generation applies first: what a module cannot carry as the patch wrote it (data layout, data values). */
+const GENERATE_FIXES = new Set(['KLP101', 'KLP110']);
+
 export async function generateInto(req: GenerateRequest): Promise<GenerateOutcome> {
   const symvers = loadSymvers(req.symvers, req.headers);
-  const a = await analyzePatch(req.text, { ...req.options, tree: req.tree, index: req.index, keepSyntax: true });
+  const options = { ...req.options, tree: req.tree, index: req.index };
+  // shadow variables for new fields, callbacks for changed defaults: applied before generating
+  const fixed = req.fix === false ? undefined : await fixPatch(req.text, GENERATE_FIXES, options);
+  const a = await analyzePatch(fixed?.text ?? req.text, { ...options, keepSyntax: true });
   let module: GeneratedModule;
   try {
-    module = generateModule({ analysis: a, tree: req.tree, index: req.index, target: targetOf({ ...req.options, tree: req.tree, index: req.index }) }, { name: req.name, symvers, source: req.source, generator: req.generator });
+    module = generateModule({ analysis: a, tree: req.tree, index: req.index, target: targetOf(options) }, { name: req.name, symvers, source: req.source, generator: req.generator, applied: fixed?.applied });
   } finally {
     a.dispose();
   }
+  for (const r of fixed?.refused ?? []) module.problems.push({ severity: 'warning', message: `${r.title}: not applied: ${r.reason}` });
   const out = resolve(req.out);
   if (existsSync(out) && !statSync(out).isDirectory()) throw new GenerateError(`${req.out} exists and is not a directory`);
   mkdirSync(out, { recursive: true });
@@ -66,7 +78,7 @@ export async function generateInto(req: GenerateRequest): Promise<GenerateOutcom
     writeFileSync(target, f.text);
     written.push(target);
   }
-  return { module, written };
+  return { module, written, applied: fixed?.applied ?? [] };
 }
 
 /** Build the generated folder with kbuild; undefined symbols modpost names become problems. */

@@ -200,6 +200,7 @@ interface GenerateCliOptions {
   config?: string;
   name?: string;
   build?: boolean;
+  fix?: boolean;
   kernelVersion?: string;
   maxBytes: number;
 }
@@ -227,6 +228,7 @@ async function generate(file: string, opt: GenerateCliOptions): Promise<number> 
       symvers: opt.symvers,
       options: { kernelVersion: opt.kernelVersion, maxLength: opt.maxBytes },
       generator: `klp-lens ${pkg.version}`,
+      fix: opt.fix,
     });
   } catch (e) {
     if (e instanceof GenerateError) throw new UsageError(e.message);
@@ -234,6 +236,7 @@ async function generate(file: string, opt: GenerateCliOptions): Promise<number> 
   }
   const m = outcome.module;
   process.stdout.write(`${m.name}: ${m.functions.length} function${m.functions.length === 1 ? '' : 's'} (${m.functions.map((f) => `${f.object}:${f.name}`).join(', ')}), ${m.relocations.length} klp relocation candidate${m.relocations.length === 1 ? '' : 's'}; wrote ${outcome.written.length} files to ${opt.out}\n`);
+  for (const a of outcome.applied) err(`applied ${a.code} first: ${a.title}`);
   const where = (p: { file?: string; line?: number }) => (p.line !== undefined ? `${file}:${p.line + 1}: ` : '');
   for (const p of m.problems) err(`${where(p)}${p.severity}: ${p.message}`);
   let failed = m.problems.some((p) => p.severity === 'error');
@@ -322,6 +325,7 @@ export async function main(argv: string[]): Promise<number> {
       return v;
     })
     .option('--build', 'build the folder with kbuild against --headers and report the result')
+    .option('--no-fix', 'generate the patch as it is (default: apply the KLP101 shadow-variable and KLP110 callback fixes first)')
     .option('--kernel-version <version>', "kernel version the livepatch targets (default: the tree's)")
     .option('--max-bytes <n>', 'largest patch to read (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
     .action((file: string, opts: GenerateCliOptions) => {

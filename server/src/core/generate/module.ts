@@ -60,6 +60,8 @@ export interface GenerateOptions {
   /** Shown in the generated comments. */
   source?: string;
   generator: string;
+  /** Fixes applied to the patch before generating (listed in the README). */
+  applied?: { code: string; title: string; notes: string[] }[];
 }
 
 /** Names that are never symbols of the kernel (keywords tree-sitter reads as identifiers, macros). */
@@ -386,6 +388,16 @@ function buildUnit(
     }
   };
   if (usesPatchObject) lines.push('#include <linux/livepatch.h>', '/* kpatch-build names the callback argument patch_object */', 'typedef struct klp_object patch_object;');
+  if (/\b(KPATCH|KLP)_STATIC_CALL\s*\(/.test(side.src.raw))
+    lines.push(
+      '#include <linux/static_call.h>',
+      '/* an indirect call through the static call\'s current target (what kpatch-build and klp-build provide) */',
+      '#define KLP_LENS_STATIC_CALL(name) ((typeof(STATIC_CALL_TRAMP(name)) *)STATIC_CALL_KEY(name).func)',
+      '#undef KPATCH_STATIC_CALL',
+      '#define KPATCH_STATIC_CALL(name) KLP_LENS_STATIC_CALL(name)',
+      '#undef KLP_STATIC_CALL',
+      '#define KLP_STATIC_CALL(name) KLP_LENS_STATIC_CALL(name)',
+    );
   emit(side.tree!.rootNode);
 
   // names the patched code uses that are defined neither here nor exported: klp relocations in this object
@@ -544,6 +556,11 @@ function readme(name: string, opts: GenerateOptions, funcs: { object: string; fi
   if (relocs.length) {
     out.push('## Symbols reached through klp relocations', '', 'The target kernel does not export these; the Makefile builds with `KBUILD_MODPOST_WARN=1` and then runs `klp-lens klp-relocs`, which turns the references that are really undefined into klp relocations and stops if anything else is missing. `sympos` 0 assumes the name is unique in its object: check `/proc/kallsyms` on the target for duplicates.', '');
     for (const r of relocs) out.push(`- \`${r.name}\` in \`${r.object}\` (sympos ${r.sympos})`);
+    out.push('');
+  }
+  if (opts.applied?.length) {
+    out.push('## Fixes applied to the patch first', '');
+    for (const a of opts.applied) out.push(`- ${a.code}: ${a.title}`, ...a.notes.map((n) => `  - ${n}`));
     out.push('');
   }
   if (problems.length) {
