@@ -198,3 +198,27 @@ export function addInclude(ed: PostEditor, header: string): void {
     else ed.insertAfter(at, ['#ifndef __GENKSYMS__', `#include ${header}`, '#endif']);
   } else ed.insertAfter(at, [`#include ${header}`]);
 }
+
+/** Add an include, or, when the file's includes are not in the patch, a note asking the author to. */
+export function includeOrNote(ed: PostEditor, header: string, notes: string[]): void {
+  try {
+    addInclude(ed, header);
+  } catch (err) {
+    if (!(err instanceof FixError)) throw err;
+    notes.push(`Add #include ${header} to ${ed.file.path}: its includes are not in the patch.`);
+  }
+}
+
+/** One PostEditor per file a fix touches. */
+export class Editors {
+  private map = new Map<FileAnalysis, PostEditor>();
+  get(file: FileAnalysis): PostEditor {
+    let ed = this.map.get(file);
+    if (!ed) this.map.set(file, (ed = new PostEditor(file)));
+    return ed;
+  }
+  /** The plan's file list. */
+  files(): { file: FileAnalysis; edits: PostEdit[] }[] {
+    return [...this.map].map(([file, ed]) => ({ file, edits: ed.edits() }));
+  }
+}

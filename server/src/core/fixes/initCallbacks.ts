@@ -10,7 +10,7 @@
  */
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
-import { addInclude, fileOf, postEntity, postSide, preSide, PostEditor } from './edit';
+import { includeOrNote, fileOf, postEntity, postSide, preSide, PostEditor } from './edit';
 import type { Entity } from '../entities/extract';
 import type { Side } from '../entities/diff';
 import type { BuildTool } from '../rules';
@@ -104,12 +104,7 @@ export const initCallbacksFix = {
       `${postMacro}(klp_${e.name}_post_unpatch);`,
     ]);
     const notes = [`${e.name} keeps ${oldValue} as its initializer; klp_${e.name}_pre_patch() sets ${newValue} when the live value is still ${oldValue}, and klp_${e.name}_post_unpatch() restores it. With several such variables, merge the callbacks into one pair per object.`];
-    try {
-      addInclude(ed, header);
-    } catch (err) {
-      if (!(err instanceof FixError)) throw err;
-      notes.push(`Add #include ${header} to ${f.path}: its includes are not in the patch.`);
-    }
+    includeOrNote(ed, header, notes);
     return { files: [{ file: f, edits: ed.edits() }], notes };
   },
 } satisfies Fix;

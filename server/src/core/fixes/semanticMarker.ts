@@ -25,7 +25,7 @@ import type { Effect } from '../facts/extract';
 import type { Node } from '../syntax/parser';
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
-import { imageLine, nodesOf, PostEditor } from './edit';
+import { Editors, imageLine, nodesOf, PostEditor } from './edit';
 import type { Entity } from '../entities/extract';
 import { allocationSites, callbackMacro, fnv1a, freeSites, ident, placeDefinitions, replaceStatement, statementOf, type ShadowOwner } from './shadow';
 
@@ -127,12 +127,8 @@ export const semanticMarkerFix = {
     const home = files[0];
     const existing = home.post.lines.find((l) => l !== undefined && /\b(KPATCH|KLP)_(POST_PATCH|PRE_UNPATCH)_CALLBACK\s*\(/.test(l));
     if (existing) throw new FixError(`${home.path} already registers a post-patch or pre-unpatch callback (${existing.trim()}); add the marker flag to it by hand`);
-    const editors = new Map<FileAnalysis, PostEditor>();
-    const editor = (file: FileAnalysis) => {
-      let ed = editors.get(file);
-      if (!ed) editors.set(file, (ed = new PostEditor(file)));
-      return ed;
-    };
+    const editors = new Editors();
+    const editor = (file: FileAnalysis) => editors.get(file);
     const base = ident(`${owner.tag}_${field}`);
     const id = `KLP_SEM_${base.toUpperCase()}`;
     const flag = `klp_${base}_sem_active`;
@@ -198,6 +194,6 @@ export const semanticMarkerFix = {
     notes.push(`Disabling this livepatch while marked objects exist is unsafe: old code would count them the old way. Keep it enabled, or replace it with a cumulative livepatch that keeps the marker.`);
     if (skipped.length) notes.push(`Objects made by init code (${skipped.join(', ')}) exist before the patch and keep the old counting.`);
     if (freed === 0) notes.push(`No place in the patched files frees ${structType}: the markers stay until the patch is removed (klp_shadow_free_all).`);
-    return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
+    return { files: editors.files(), notes };
   },
 } satisfies Fix;

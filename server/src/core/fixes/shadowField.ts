@@ -29,7 +29,7 @@ import type { FunctionFacts } from '../facts/extract';
 import type { Node } from '../syntax/parser';
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
-import { fileOf, imageLine, nodesOf, postEntity, postSide, PostEditor } from './edit';
+import { Editors, fileOf, imageLine, nodesOf, postEntity, postSide, PostEditor } from './edit';
 import { allocationSites, definitionsSpot, fnv1a, freeSites, ident, insertAt, objectOf, placeDefinitions, replaceStatement, statementOf } from './shadow';
 
 type Kind = 'scalar' | 'counter' | 'list' | 'lock';
@@ -226,12 +226,8 @@ export const shadowFieldFix = {
     const field = (finding.data as { member: string }).member;
     const m = memberOf(f, structEntity, field);
     const uses = usesOf(ctx, m);
-    const editors = new Map<FileAnalysis, PostEditor>();
-    const editor = (file: FileAnalysis) => {
-      let ed = editors.get(file);
-      if (!ed) editors.set(file, (ed = new PostEditor(file)));
-      return ed;
-    };
+    const editors = new Editors();
+    const editor = (file: FileAnalysis) => editors.get(file);
     // the struct keeps its layout
     for (const l of m.lines) editor(f).remove(l);
     const notes: string[] = [];
@@ -244,7 +240,7 @@ export const shadowFieldFix = {
     const nearOf = (file: FileAnalysis) => uses.filter((u) => u.file === file).map((u) => u.fn);
     if (uses.length === 0) {
       notes.push(`No changed code uses ${m.structType}::${m.field}: the field is simply left out, nothing else changes.`);
-      return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
+      return { files: editors.files(), notes };
     }
 
     if (m.kind === 'lock') {
@@ -257,7 +253,7 @@ export const shadowFieldFix = {
       insertAt(editor(home), definitionsSpot(home, m, nearOf(home)), ['', `/* Livepatch: one global lock stands for ${m.structType}::${m.field}, which the patch would have added (the struct keeps its layout). */`, `${shared ? '' : 'static '}${m.lockDefine}(${lockName});`]);
       for (const other of useFiles.slice(1)) insertAt(editor(other), definitionsSpot(other, m, nearOf(other)), ['', `/* Livepatch: the global lock for ${m.structType}::${m.field}, defined in ${home.path} */`, `extern ${m.type} ${lockName};`]);
       notes.push(`${m.structType}::${m.field} became the global lock ${lockName}: every object shares it, so unrelated objects now exclude each other (coarser, but nothing to allocate or free, and no object without a lock). If contention matters, keep a per-object lock in a shadow variable instead.`);
-      return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
+      return { files: editors.files(), notes };
     }
 
     const T = m.type;
@@ -375,7 +371,7 @@ export const shadowFieldFix = {
       callbackDone = true;
     }
     notes.unshift(`${m.structType}::${m.field} moved into shadow variable ${id} (${uses.length} use${uses.length === 1 ? '' : 's'} rewritten, ${freed} free site${freed === 1 ? '' : 's'}); objects created before the patch read it as ${m.kind === 'scalar' ? '0' : 'empty'} until they are written.`);
-    return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
+    return { files: editors.files(), notes };
   },
 } satisfies Fix;
 
@@ -407,12 +403,8 @@ export const shadowLockFix = {
     const uses = usesOf(ctx, m);
     const allocs = allocationSites(ctx, m).filter((a) => !a.init);
     if (allocs.length === 0) throw new FixError(`no place in the patched files allocates ${m.structType} outside init code: objects could not get their own lock; use the one-global-lock fix${ctx.tree ? '' : ', or a kernel tree that shows the allocation'}`);
-    const editors = new Map<FileAnalysis, PostEditor>();
-    const editor = (file: FileAnalysis) => {
-      let ed = editors.get(file);
-      if (!ed) editors.set(file, (ed = new PostEditor(file)));
-      return ed;
-    };
+    const editors = new Editors();
+    const editor = (file: FileAnalysis) => editors.get(file);
     for (const l of m.lines) editor(f).remove(l);
     const base = ident(`${m.tag}_${m.field}`);
     const id = `KLP_SHADOW_${base.toUpperCase()}`;
@@ -464,6 +456,6 @@ export const shadowLockFix = {
     });
     notes.unshift(`${m.structType}::${m.field} is a lock per object in shadow variable ${id}: ${allocs.length} allocation site${allocs.length === 1 ? '' : 's'} create it, ${uses.length} use${uses.length === 1 ? '' : 's'} take it (or ${fallback} for objects without one), ${freed} free site${freed === 1 ? '' : 's'} drop it.`);
     if (skippedFree.length) notes.push(`Not patched to free the shadow: ${skippedFree.map((n) => n + '()').join(', ')} (init or exit code); klp_shadow_free_all() on unpatch releases what remains.`);
-    return { files: [...editors].map(([file, ed]) => ({ file, edits: ed.edits() })), notes };
+    return { files: editors.files(), notes };
   },
 } satisfies Fix;

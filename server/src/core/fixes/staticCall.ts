@@ -7,7 +7,7 @@
  */
 import type { Fix } from './index';
 import { FixError } from './patchEdit';
-import { addInclude, calleeName, fileOf, imageLine, nodesOf, postEntity, postSide, PostEditor } from './edit';
+import { includeOrNote, calleeName, fileOf, imageLine, nodesOf, postEntity, postSide, PostEditor } from './edit';
 import type { BuildTool } from '../rules';
 
 export function helperMacros(tool: BuildTool): { staticCall: string; header: string } {
@@ -51,12 +51,7 @@ export const staticCallFix = {
     }
     if (n === 0) throw new FixError(cond ? `static_call_cond(${name}) may have no target; test ${staticCall}(${name}) for NULL by hand` : `no static_call(${name}) found in the new ${e.name}()`);
     const notes = [`${e.name}() calls ${name} indirectly through ${staticCall}(${name}): the static call's current target, read at each call.`];
-    try {
-      addInclude(ed, header);
-    } catch (err) {
-      if (!(err instanceof FixError)) throw err;
-      notes.push(`Add #include ${header} to ${f.path}: its includes are not in the patch.`);
-    }
+    includeOrNote(ed, header, notes);
     if (cond) notes.push(`static_call_cond(${name}) was left as it is: its target may be NULL; call ${staticCall}(${name}) only after testing it.`);
     return { files: [{ file: f, edits: ed.edits() }], notes };
   },

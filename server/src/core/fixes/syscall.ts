@@ -8,7 +8,7 @@
  */
 import type { Fix } from './index';
 import { FixError } from './patchEdit';
-import { addInclude, fileOf, postEntity, postSide, PostEditor } from './edit';
+import { includeOrNote, fileOf, postEntity, postSide, PostEditor } from './edit';
 import type { BuildTool } from '../rules';
 
 function syscallMacros(tool: BuildTool): { prefix: string; header: string } {
@@ -38,12 +38,7 @@ export const syscallFix = {
     if (line < 0 || text === undefined || col < 0) throw new FixError(`the line ${macro}(${e.name}, …) is not in the patch; a kernel tree is needed to rewrite it`);
     const ed = new PostEditor(f).replace(line, col, macro.length, `${prefix}${macro}`);
     const notes = [`${e.name}: the body is now a new function the livepatch calls from the patched system-call stub.`];
-    try {
-      addInclude(ed, header);
-    } catch (err) {
-      if (!(err instanceof FixError)) throw err;
-      notes.push(`Add #include ${header} to ${f.path}: its includes are not in the patch.`);
-    }
+    includeOrNote(ed, header, notes);
     return { files: [{ file: f, edits: ed.edits() }], notes };
   },
 } satisfies Fix;
