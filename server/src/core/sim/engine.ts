@@ -1,0 +1,216 @@
+/**
+ * What every consistency model shares: the run (cursors over the machine's
+ * tasks, the oracle, the trace, per-task patch state), the stall record and
+ * the result. A model subclasses Run, decides how calls resolve and when
+ * contexts switch, and fills in its metrics.
+ */
+import { Oracle, round } from './oracle';
+import { Cursor, spawnChild, type CursorHost, type Frame, type Machine, type Task, type Version } from './world';
+import { DEFAULT_TIMING, type KernelProfile, type ModelId, type ModelResult, type Segment, type StallReason, type Timing, type TraceEvent } from './types';
+
+export interface RunOptions {
+  trace?: boolean;
+  /** Counts the segments every cursor walked (the benchmark's events). */
+  stats?: { events: number };
+}
+
+/** A consistency model behind the one interface the simulator calls. */
+export interface ConsistencyModel {
+  id: ModelId;
+  /** One line for reports. */
+  title: string;
+  run(m: Machine, opts: RunOptions): ModelResult;
+}
+
+/** Kernel profile → a comparable number (6.16 → 616). */
+export function kernelNumber(k: KernelProfile): number {
+  const [a, b] = k.split('.').map(Number);
+  return a * 100 + b;
+}
+
+const MAX_TRACE = 5000;
+const MAX_STALLED = 20;
+
+export interface Stall {
+  reason: StallReason;
+  function?: string;
+}
+
+export abstract class Run implements CursorHost {
+  readonly timing: Timing;
+  readonly t0: number;
+  readonly horizon: number;
+  readonly oracle: Oracle;
+  readonly trace: TraceEvent[] | undefined;
+  readonly kernel: number;
+  /** Cursors by task id (spec tasks and forked children). */
+  readonly cursors: (Cursor | undefined)[] = [];
+  /** Per-task patch state (hybrid, kGraft): the version the task reaches, and whether it still has to switch. */
+  readonly ps: Version[] = [];
+  readonly pending: boolean[] = [];
+  readonly stall = new Map<number, Stall>();
+  pauses = { count: 0, maxMs: 0, totalMs: 0 };
+  retries = 0;
+  signalsSent = 0;
+  removable = true;
+  notes: string[] = [];
+  callbacks: ModelResult['callbacks'] = [];
+  private traced = 0;
+
+  constructor(
+    readonly m: Machine,
+    readonly opts: RunOptions,
+  ) {
+    this.timing = { ...DEFAULT_TIMING, ...(m.spec.timing ?? {}) };
+    this.t0 = m.spec.enableAtMs ?? 100;
+    this.horizon = m.spec.durationMs ?? 120_000;
+    this.oracle = new Oracle(m);
+    this.trace = opts.trace ? [] : undefined;
+    this.kernel = kernelNumber(m.spec.kernel);
+  }
+
+  abstract resolve(task: Task, fn: string, t: number): Version;
+
+  cursor(task: Task): Cursor {
+    let c = this.cursors[task.id];
+    if (!c) {
+      c = new Cursor(task, this.m, this, task.spawnedAt ?? 0);
+      this.cursors[task.id] = c;
+    }
+    return c;
+  }
+
+  onCall(c: Cursor, f: Frame, t: number): void {
+    this.oracle.onCall(c, f, t);
+  }
+
+  onReturn(c: Cursor, f: Frame, t: number): void {
+    this.oracle.onReturn(c, f, t);
+  }
+
+  onFork(c: Cursor, program: Segment[], name: string | undefined, t: number): void {
+    const child = spawnChild(this.m, c.task, program, name, t, c.forks);
+    this.inherit(child, c.task, t);
+    this.log(t, child.name, 'fork', `child of ${c.task.name}`);
+  }
+
+  /** A forked child's patch state (thread flags are copied at fork). */
+  inherit(child: Task, parent: Task, _t: number): void {
+    this.ps[child.id] = this.ps[parent.id] ?? 0;
+    this.pending[child.id] = this.pending[parent.id] ?? false;
+  }
+
+  /** Switches a task's patch state (per-task models), with the oracle's U check. */
+  switchTask(c: Cursor, to: Version, t: number, mechanism: string): void {
+    const id = c.task.id;
+    this.ps[id] = to;
+    this.pending[id] = false;
+    this.stall.delete(id);
+    this.oracle.onSwitch(c, to, t, mechanism);
+    this.log(t, c.task.name, 'switch', `${to ? 'old → new' : 'new → old'} (${mechanism})`);
+  }
+
+  log(t: number, task: string | undefined, event: string, detail?: string): void {
+    if (!this.trace || this.traced >= MAX_TRACE) return;
+    this.traced++;
+    const e: TraceEvent = { timeMs: round(t), event };
+    if (task !== undefined) e.task = task;
+    if (detail !== undefined) e.detail = detail;
+    this.trace.push(e);
+  }
+
+  pause(ms: number): void {
+    this.pauses.count++;
+    this.pauses.totalMs += ms;
+    this.pauses.maxMs = Math.max(this.pauses.maxMs, ms);
+  }
+
+  callback(name: 'pre_patch' | 'post_patch' | 'pre_unpatch' | 'post_unpatch', t: number): void {
+    if (!this.m.spec.patch.callbacks) return;
+    this.callbacks!.push({ name, atMs: round(t) });
+    this.log(t, undefined, 'callback', name);
+  }
+
+  /** Steps every cursor it created to `t` (oracle bookkeeping at the end). */
+  stepAll(t: number, pred: (c: Cursor) => boolean = () => true): void {
+    for (const c of this.cursors) if (c && pred(c)) c.stepTo(t);
+  }
+
+  /** Segments walked by every cursor (events simulated). */
+  events(): number {
+    let n = 0;
+    for (const c of this.cursors) if (c) n += c.steps;
+    return n;
+  }
+
+  /** The stall records, sorted by task id; named kthread loops never leave. */
+  stalled(): ModelResult['stalledTasks'] {
+    const ids = [...this.stall.keys()].sort((a, b) => (a < 0 ? 1e9 - a : a) - (b < 0 ? 1e9 - b : b));
+    return ids.slice(0, MAX_STALLED).map((id) => {
+      const s = this.stall.get(id)!;
+      const name = id < 0 ? this.m.idle[-1 - id].name : this.m.tasks[id].name;
+      const r: ModelResult['stalledTasks'][number] = { task: name, reason: s.reason };
+      if (s.function) r.function = s.function;
+      return r;
+    });
+  }
+
+  result(id: ModelId, completionAt: number | null, extra: Partial<ModelResult> = {}): ModelResult {
+    this.oracle.finish(Math.min(this.horizon, this.maxStepped()), completionAt);
+    if (this.opts.stats) this.opts.stats.events += this.events();
+    const r: ModelResult = {
+      name: id,
+      completed: completionAt !== null,
+      completionTimeMs: completionAt === null ? null : round(completionAt - this.t0),
+      pauses: { count: this.pauses.count, maxMs: round(this.pauses.maxMs), totalMs: round(this.pauses.totalMs) },
+      retries: this.retries,
+      signalsSent: this.signalsSent,
+      stalledTasks: this.stalled(),
+      stalledCount: this.stall.size,
+      violations: this.oracle.violations.sort((a, b) => a.timeMs - b.timeMs || a.class.localeCompare(b.class) || a.task.localeCompare(b.task)),
+      violationCounts: this.oracle.counts,
+      removable: this.removable,
+      ...extra,
+    };
+    if (this.m.spec.patch.callbacks) r.callbacks = this.callbacks;
+    if (this.notes.length) r.notes = this.notes;
+    if (this.trace) r.trace = this.trace;
+    return r;
+  }
+
+  private maxStepped(): number {
+    let t = this.t0;
+    for (const c of this.cursors) if (c && c.end !== Infinity) t = Math.max(t, Math.min(c.end, this.horizon));
+    return t;
+  }
+
+  /**
+   * After the model is done: follow each task that calls tracked functions a
+   * little further so the oracle sees what the switch leads to: the rest of
+   * the kernel entry that straddles it (V2), old activations returning into new
+   * code (V1), and, for V3, the first new activations. Bounded by the horizon
+   * and a budget of segments.
+   */
+  settle(cont: (c: Cursor) => boolean, budget = 2_000_000): void {
+    let spent = 0;
+    const tasks = this.m.tasks;
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i];
+      if (!task.relevant) continue;
+      const c = this.cursor(task);
+      while (c.mode !== 'exited' && c.end <= this.horizon && spent < budget && cont(c)) {
+        c.advance();
+        spent++;
+      }
+      if (spent >= budget) {
+        this.notes.push(`the oracle stopped following tasks after ${budget} segments; later violations may be missing`);
+        return;
+      }
+    }
+  }
+}
+
+/** The task state a model reports for a stalled task: a kthread loop function in S(P) never leaves. */
+export function inUse(c: Cursor, f: Frame): Stall {
+  return { reason: c.isPersistent(f) ? 'NEVER_LEAVES_KERNEL' : 'IN_USE', function: f.fn };
+}

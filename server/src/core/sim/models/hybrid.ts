@@ -1,0 +1,327 @@
+/**
+ * Upstream livepatch, the hybrid consistency model (Linux 4.12 and later),
+ * after the research note's reference algorithm (section 3.12):
+ *
+ * - enable: every task and idle task UNPATCHED with TIF_PATCH_PENDING; attempt 0 at once;
+ * - attempts about 1 s apart (the first at the next whole second after 0.75 s):
+ *   each pending task is stack-checked (klp_try_switch_task): no reliable
+ *   stacktrace, running, unreliable frame (or preempted with the FP unwinder,
+ *   or a trace of 100+ entries), or a frame of the old version of S(P) keeps it;
+ * - tasks switch without a check on return to user space, idle tasks in the
+ *   idle loop (kicked from 5.16; otherwise at their next wake-up), offline
+ *   CPUs' idle tasks at once, kthreads at cond_resched() (6.4–6.15) or on a
+ *   freezable sleep in __schedule() (6.16+), both after a stack check of self;
+ * - fake signals every 15th attempt (5.1+): user tasks in interruptible sleep
+ *   return to user space (and switch), kthreads are woken and usually sleep again;
+ * - completion only at an attempt that finds everyone switched; post_patch then;
+ * - force switches everyone pending (the module can never be removed);
+ *   reverse flips the target mid-transition; disable after completion starts
+ *   the unpatching transition.
+ *
+ * Kernels before 4.12 have no consistency model: the null model applies.
+ */
+import { Run, inUse, type ConsistencyModel, type Stall } from '../engine';
+import { Occupancy, irqCpus, irqPass } from '../irq';
+import { Rng, hashSeed } from '../rng';
+import type { Cursor, Machine, Task, Version } from '../world';
+import type { AdminAction, ModelResult } from '../types';
+
+export const hybrid: ConsistencyModel = {
+  id: 'hybrid',
+  title: 'upstream livepatch, hybrid consistency model (4.12+)',
+  run: (m, opts) => new HybridRun(m, opts).go(),
+};
+
+class HybridRun extends Run {
+  private target: Version = 1;
+  /** The version everyone reaches outside a transition. */
+  private global: Version = 0;
+  private inTransition = false;
+  private hookSince = Infinity;
+  private cnt = 0;
+  private idlePs: Version[] = [];
+  private idlePending: boolean[] = [];
+  private idleSwitchAt: number[] = [];
+  private hookChecked: number[] = [];
+  private lastSwitch: number[] = [];
+  private completionAt: number | null = null;
+  private postPatchAt: number | null = null;
+  private occupancy: Occupancy;
+  private readonly rng: Rng;
+
+  constructor(m: Machine, opts: { trace?: boolean }) {
+    super(m, opts);
+    this.occupancy = new Occupancy(irqCpus(this));
+    this.rng = new Rng(hashSeed(m.seed, 'hybrid/idle'));
+  }
+
+  resolve(task: Task, _fn: string, _t: number): Version {
+    return this.inTransition ? (this.ps[task.id] ?? 0) : this.global;
+  }
+
+  override switchTask(c: Cursor, to: Version, t: number, mechanism: string): void {
+    super.switchTask(c, to, t, mechanism);
+    this.lastSwitch[c.task.id] = t;
+  }
+
+  onExitToUser(c: Cursor, t: number): void {
+    if (this.inTransition && this.pending[c.task.id]) this.switchTask(c, this.target, t, 'EXIT_TO_USER');
+  }
+
+  onSegment(c: Cursor, t: number): void {
+    if (this.occupancy.cpus.has(c.task.cpu) && c.running() && c.end > this.t0) this.occupancy.add(c.task.cpu, t, c.end, c.task.name, this.resolve(c.task, '', t));
+  }
+
+  private get reliable(): boolean {
+    return this.m.spec.arch.reliableStacktrace;
+  }
+
+  /** klp_try_switch_task: undefined when the task switched. `self`: the task checks itself (scheduler hooks), so it is not "running". */
+  private tryTask(c: Cursor, t: number, self: boolean, mechanism = 'STACK_CHECK'): Stall | undefined {
+    if (!this.reliable) return { reason: 'NO_RELIABLE_STACKTRACE' };
+    if (!self && c.running()) return { reason: 'RUNNING' };
+    const arch = this.m.spec.arch;
+    if (c.unreliable() || (c.preempted() && arch.unwinder === 'fp') || c.depth() >= (arch.maxStackEntries ?? 100)) return { reason: 'UNRELIABLE_STACK' };
+    const f = c.frameNot(this.target, this.m.patched);
+    if (f) return inUse(c, f);
+    this.switchTask(c, this.target, t, mechanism);
+    return undefined;
+  }
+
+  /** Walks a pending task to t, giving the scheduler hooks their chance on the way. */
+  private stepTask(c: Cursor, t: number): void {
+    for (;;) {
+      if (this.pending[c.task.id] && this.hookSince <= t) this.hook(c, Math.min(c.end, t));
+      if (c.end > t || c.mode === 'exited') return;
+      c.advance();
+    }
+  }
+
+  private hook(c: Cursor, upto: number): void {
+    const id = c.task.id;
+    if (this.hookChecked[id] === c.steps) return;
+    if (this.kernel >= 616) {
+      // __schedule() with a freezable sleep state checks the task itself.
+      if (c.freezable() && c.start >= this.hookSince) {
+        this.hookChecked[id] = c.steps;
+        this.tryTask(c, c.start, true, 'SCHED_HOOK');
+      }
+      return;
+    }
+    const cr = c.condResched();
+    if (!cr) return;
+    const from = Math.max(c.start, this.hookSince);
+    const p = c.start + cr * Math.max(1, Math.ceil((from - c.start) / cr));
+    if (p >= c.end || p > upto) return;
+    this.hookChecked[id] = c.steps;
+    const r = this.tryTask(c, p, true, 'SCHED_HOOK');
+    if (r) this.stall.set(id, r);
+  }
+
+  private startTransition(t: number, target: Version): void {
+    this.target = target;
+    this.inTransition = true;
+    this.cnt = 0;
+    this.log(t, undefined, 'transition', target ? 'starting patching transition' : 'starting unpatching transition');
+    for (const task of this.m.tasks) {
+      const c = this.cursor(task);
+      c.stepTo(t);
+      this.pending[task.id] = c.mode !== 'exited' && (this.ps[task.id] ?? this.global) !== target;
+      this.ps[task.id] ??= this.global;
+    }
+    for (let cpu = 0; cpu < this.m.spec.cpus; cpu++) {
+      this.idlePs[cpu] ??= this.global;
+      this.idlePending[cpu] = this.idlePs[cpu] !== target;
+      this.idleSwitchAt[cpu] = Infinity;
+    }
+    if (this.kernel >= 604) this.hookSince = t;
+  }
+
+  go(): ModelResult {
+    const spec = this.m.spec;
+    if (this.kernel < 412) {
+      this.notes.push(`kernel ${spec.kernel} has no consistency model (hybrid came in 4.12): see the null model`);
+      return this.result('hybrid', null, { failed: `the hybrid consistency model needs Linux 4.12 or later; ${spec.kernel} switches function by function (null model)`, postPatchAtMs: null });
+    }
+    if ((spec.patch.replace || spec.patch.nops?.length) && this.kernel < 501) {
+      return this.result('hybrid', null, { failed: `atomic replace and nop functions need Linux 5.1 or later (kernel ${spec.kernel})`, postPatchAtMs: null });
+    }
+    const t0 = this.t0;
+    this.log(t0, undefined, 'enable', `enabling patch (${spec.patch.functions.length} functions${spec.patch.nops?.length ? `, ${spec.patch.nops.length} nops` : ''})`);
+    this.callback('pre_patch', t0);
+    this.startTransition(t0, 1);
+    const actions = [...(spec.actions ?? [])].sort((a, b) => a.atMs - b.atMs);
+    let ai = 0;
+    let next = t0;
+    this.attempt(next, true);
+    let attempt = 1;
+    while (next < this.horizon) {
+      next = attempt === 1 ? Math.ceil((t0 + 750) / 1000) * 1000 : next + this.timing.retryMs;
+      while (ai < actions.length && actions[ai].atMs < next && actions[ai].atMs <= this.horizon) this.action(actions[ai].do, actions[ai++].atMs);
+      if (next > this.horizon) break;
+      if (this.inTransition) {
+        this.attempt(next, false);
+        attempt++;
+      } else if (ai >= actions.length) break;
+    }
+    if (this.inTransition) {
+      this.log(this.horizon, undefined, 'stalled', `transition not complete after ${(this.horizon - t0) / 1000} s`);
+    } else {
+      this.stall.clear();
+    }
+    const done = this.completionAt;
+    this.finishOracle();
+    return this.result('hybrid', done, { postPatchAtMs: this.postPatchAt === null ? null : this.postPatchAt });
+  }
+
+  private action(what: AdminAction, t: number): void {
+    if (what === 'force') {
+      if (!this.inTransition) return void this.notes.push(`force at ${t} ms: no transition in progress`);
+      this.log(t, undefined, 'force', 'forcing remaining tasks to the target state');
+      for (const task of this.m.tasks) {
+        if (!this.pending[task.id]) continue;
+        const c = this.cursor(task);
+        c.stepTo(t);
+        this.switchTask(c, this.target, t, 'FORCE');
+      }
+      for (let cpu = 0; cpu < this.m.spec.cpus; cpu++) if (this.idlePending[cpu]) this.switchIdle(cpu, t, 'FORCE');
+      this.removable = false;
+      this.notes.push(`forced at ${t} ms: the patch module can no longer be removed`);
+      return;
+    }
+    if (this.inTransition) {
+      // Reverse (or disable mid-transition): back to where the transition started.
+      this.log(t, undefined, 'reverse', `reversing transition from ${this.target ? 'patching' : 'unpatching'} to ${this.target ? 'unpatching' : 'patching'}`);
+      for (const c of this.cursors) if (c) c.stepTo(t);
+      const back: Version = this.target ? 0 : 1;
+      this.global = back ? 0 : 1;
+      this.startTransition(t, back);
+      return;
+    }
+    if (what === 'disable' || what === 'reverse') {
+      if (this.global !== 1) return void this.notes.push(`${what} at ${t} ms: the patch is not enabled`);
+      this.log(t, undefined, 'disable', 'disabling patch');
+      this.callback('pre_unpatch', t);
+      this.startTransition(t, 0);
+      this.attempt(t, true);
+    }
+  }
+
+  private switchIdle(cpu: number, t: number, mechanism: string): void {
+    this.idlePs[cpu] = this.target;
+    this.idlePending[cpu] = false;
+    this.stall.delete(-1 - cpu);
+    this.log(t, this.m.idle[cpu].name, 'switch', `${this.target ? 'old → new' : 'new → old'} (${mechanism})`);
+  }
+
+  private cpuBusy(cpu: number, t: number): boolean {
+    for (const task of this.m.byCpu[cpu] ?? []) {
+      const c = this.cursor(task);
+      if (c.end <= t) c.stepTo(t);
+      if (c.start <= t && c.running()) return true;
+    }
+    return false;
+  }
+
+  private attempt(t: number, first: boolean): void {
+    let allDone = true;
+    const tasks = this.m.tasks;
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i];
+      if (!this.pending[task.id]) continue;
+      const c = this.cursor(task);
+      this.stepTask(c, t);
+      if (!this.pending[task.id]) continue;
+      if (c.mode === 'exited') {
+        this.pending[task.id] = false;
+        this.stall.delete(task.id);
+        continue;
+      }
+      const r = this.tryTask(c, t, false);
+      if (r) {
+        allDone = false;
+        this.stall.set(task.id, r);
+      }
+    }
+    const online = this.m.onlineCpus;
+    for (let cpu = 0; cpu < this.m.spec.cpus; cpu++) {
+      if (!this.idlePending[cpu]) continue;
+      if (this.idleSwitchAt[cpu] <= t) {
+        this.switchIdle(cpu, this.idleSwitchAt[cpu], 'IDLE_LOOP');
+        continue;
+      }
+      if (cpu >= online) {
+        this.switchIdle(cpu, t, 'OFFLINE_CPU');
+        continue;
+      }
+      const busy = this.cpuBusy(cpu, t);
+      if (busy && this.reliable) {
+        this.switchIdle(cpu, t, 'STACK_CHECK');
+        continue;
+      }
+      allDone = false;
+      this.stall.set(-1 - cpu, { reason: this.reliable ? 'RUNNING' : 'NO_RELIABLE_STACKTRACE' });
+      // 5.16+ kicks the idle CPU (wake_up_if_idle); before, it switches at its next wake-up.
+      this.idleSwitchAt[cpu] = this.kernel >= 516 ? t + 0.05 : t + this.rng.next() * this.timing.idleWakeMs;
+    }
+    if (!first) this.retries++;
+    if (allDone) return this.complete(t);
+    if (this.kernel >= 501 && this.cnt > 0 && this.cnt % this.timing.signalsEvery === 0) this.signals(t);
+    this.cnt++;
+  }
+
+  private signals(t: number): void {
+    this.log(t, undefined, 'signal', 'signaling remaining tasks');
+    for (const task of this.m.tasks) {
+      if (!this.pending[task.id]) continue;
+      const c = this.cursor(task);
+      this.signalsSent++;
+      const state = c.sleepState();
+      if (state !== 'interruptible') continue;
+      const seg = c.seg as { onSignal?: 'exit' | 'resleep' | 'leave' };
+      const how = seg.onSignal ?? (task.kind === 'user' ? 'exit' : 'resleep');
+      if (how === 'resleep') {
+        // The kthread re-checks its condition and sleeps again; a freezable sleep passes the __schedule hook.
+        if (this.kernel >= 616 && c.freezable()) this.tryTask(c, t, true, 'SCHED_HOOK');
+        continue;
+      }
+      this.log(t, task.name, 'wake', `fake signal: woken from an interruptible sleep in ${c.stack[c.stack.length - 1]?.fn ?? 'the kernel'}`);
+      c.wake(t, how === 'exit' && task.kind === 'user' ? 'exit' : 'leave');
+    }
+  }
+
+  private complete(t: number): void {
+    this.inTransition = false;
+    this.global = this.target;
+    this.hookSince = Infinity;
+    this.log(t, undefined, 'complete', this.target ? 'patching complete' : 'unpatching complete');
+    if (this.target) {
+      this.completionAt ??= t;
+      this.postPatchAt ??= t;
+      this.callback('post_patch', t);
+    } else {
+      this.notes.push(`unpatching complete at ${Math.round(t)} ms: every task runs the old code again`);
+      this.callback('post_unpatch', t);
+    }
+    this.stall.clear();
+  }
+
+  private finishOracle(): void {
+    const end = this.completionAt ?? this.horizon;
+    const cpus = this.occupancy.cpus;
+    if (cpus.size) {
+      irqPass(this, this.t0, Math.min(end, this.t0 + 30_000), (cpu, t) => {
+        const on = this.occupancy.at(cpu, t);
+        if (on) return { version: on.v, on: `inherits the state of ${on.task}` };
+        const v = this.completionAt !== null && t >= this.completionAt ? this.global : (this.idlePs[cpu] ?? 0);
+        return { version: v, on: 'on a switched task or the idle task' };
+      });
+    }
+    const v3 = this.oracle.v3;
+    this.settle((c) => {
+      const id = c.task.id;
+      const last = this.lastSwitch[id] ?? -Infinity;
+      return c.keeStart <= last || !!c.frameNot(this.ps[id] ?? 0, this.m.patched) || (v3 && c.end <= end);
+    });
+  }
+}

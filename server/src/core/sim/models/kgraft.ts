@@ -1,0 +1,121 @@
+/**
+ * kGraft (SUSE, 2014–2017), research note section 6: every task is marked
+ * "in progress" and runs the old universe until it migrates; user tasks
+ * migrate at the kernel boundary (syscall entry or exit), kthreads only at
+ * freezer points (try_to_freeze after a freezable sleep) or an annotated
+ * kgr_task_safe() safe point. Interrupt context flips per CPU right after
+ * apply, whatever the interrupted task is. Every KGR_TIMEOUT the work checks
+ * for tasks still in progress; later versions send them a fake signal; none
+ * left: finalize. There are no stack checks. Workqueue workers and
+ * kthread_worker loops count as annotated (the kGraft core handled them).
+ */
+import { Run, type ConsistencyModel } from '../engine';
+import { irqCpus, irqPass } from '../irq';
+import type { Cursor, Task, Version } from '../world';
+import type { ModelResult } from '../types';
+
+export const kgraft: ConsistencyModel = {
+  id: 'kgraft',
+  title: 'kGraft: per-task universe, switched at the kernel boundary',
+  run: (m, opts) => new KgraftRun(m, opts).go(),
+};
+
+const CORE_LOOPS = new Set(['worker_thread', 'kthread_worker_fn', 'rescuer_thread']);
+
+class KgraftRun extends Run {
+  private started = false;
+  private finalAt: number | null = null;
+  private afterSafe: boolean[] = [];
+  private lastSwitch: number[] = [];
+
+  resolve(task: Task, _fn: string, _t: number): Version {
+    if (this.finalAt !== null) return 1;
+    return this.started ? (this.ps[task.id] ?? 0) : 0;
+  }
+
+  override switchTask(c: Cursor, to: Version, t: number, mechanism: string): void {
+    super.switchTask(c, to, t, mechanism);
+    this.lastSwitch[c.task.id] = t;
+  }
+
+  onEnterKernel(c: Cursor, t: number): void {
+    if (this.started && this.pending[c.task.id] && c.task.kind === 'user') this.switchTask(c, 1, t, 'KERNEL_ENTRY');
+  }
+
+  onExitToUser(c: Cursor, t: number): void {
+    if (this.started && this.pending[c.task.id]) this.switchTask(c, 1, t, 'EXIT_TO_USER');
+  }
+
+  /** Workqueue workers and kthread_worker loops are migrated by the core at each loop. */
+  onLoop(c: Cursor, t: number): void {
+    if (this.started && this.pending[c.task.id] && c.stack.some((f) => CORE_LOOPS.has(f.fn))) this.switchTask(c, 1, t, 'KGR_SAFE_POINT');
+  }
+
+  onSegment(c: Cursor, t: number): void {
+    const id = c.task.id;
+    if (c.task.kind !== 'user' && this.started && this.pending[id] && this.afterSafe[id]) this.switchTask(c, 1, t, 'KGR_SAFE_POINT');
+    this.afterSafe[id] = c.freezable() || c.safePoint();
+  }
+
+  go(): ModelResult {
+    const t0 = this.t0;
+    this.callback('pre_patch', t0);
+    this.log(t0, undefined, 'enable', 'kgr_modify_kernel: slow stubs in place, every task marked in progress, IRQ context switched per CPU');
+    for (const task of this.m.tasks) {
+      const c = this.cursor(task);
+      c.stepTo(t0);
+      this.ps[task.id] = 0;
+      this.pending[task.id] = c.mode !== 'exited';
+    }
+    this.started = true;
+    this.notes.push('idle tasks and interrupt context migrate right after apply (schedule_on_each_cpu)');
+    const every = this.timing.kgraftTimeoutMs;
+    for (let t = t0 + every; t <= this.horizon; t += every) {
+      let left = 0;
+      for (let i = 0; i < this.m.tasks.length; i++) {
+        const task = this.m.tasks[i];
+        if (!this.pending[task.id]) continue;
+        const c = this.cursor(task);
+        c.stepTo(t);
+        if (!this.pending[task.id]) continue;
+        if (c.mode === 'exited') {
+          this.pending[task.id] = false;
+          continue;
+        }
+        left++;
+      }
+      if (left === 0) {
+        this.finalAt = t;
+        this.stall.clear();
+        this.log(t, undefined, 'finalize', 'kgr_finalize: fast stubs, every context runs the new code');
+        this.callback('post_patch', t);
+        break;
+      }
+      this.retries++;
+      this.log(t, undefined, 'check', `${left} tasks still in progress after timeout; signalling them`);
+      for (const task of this.m.tasks) {
+        if (!this.pending[task.id]) continue;
+        const c = this.cursor(task);
+        this.signalsSent++;
+        const st = c.sleepState();
+        if (task.kind === 'user') {
+          if (st === 'interruptible') c.wake(t, 'exit');
+        } else if (st && st !== 'killable' && c.freezable()) {
+          // wake_up_process: the kthread wakes, calls try_to_freeze() and migrates.
+          this.switchTask(c, 1, t, 'KGR_SAFE_POINT');
+        }
+      }
+    }
+    for (const task of this.m.tasks) {
+      if (!this.pending[task.id] || this.finalAt !== null) continue;
+      const c = this.cursor(task);
+      const top = c.stack[c.stack.length - 1];
+      this.stall.set(task.id, task.kind === 'user' ? { reason: 'IN_KERNEL', ...(top ? { function: top.fn } : {}) } : { reason: 'NOT_ANNOTATED', ...(c.stack[task.persistent - 1] ? { function: c.stack[task.persistent - 1].fn } : {}) });
+    }
+    const end = this.finalAt ?? this.horizon;
+    if (irqCpus(this).size) irqPass(this, t0, Math.min(end, t0 + 30_000), () => ({ version: 1, on: 'the CPU ran the kGraft work item' }));
+    const v3 = this.oracle.v3;
+    this.settle((c) => c.keeStart <= (this.lastSwitch[c.task.id] ?? -Infinity) || !!c.frameNot(this.ps[c.task.id] ?? 0, this.m.patched) || (v3 && c.end <= end));
+    return this.result('kgraft', this.finalAt, { postPatchAtMs: this.finalAt });
+  }
+}
