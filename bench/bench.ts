@@ -212,6 +212,14 @@ async function main() {
     console.log('\nkernel-tree index: linux-source-6.1 is not installed here; node out/bench/index.js TREE measures any tree.');
   }
 
+  // The transition simulator (bench/sim.ts in a fresh process).
+  {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, [join(ROOT, 'out', 'bench', 'sim.js')], { encoding: 'utf8', timeout: 900_000 });
+    console.log('\n' + (r.stdout.trim() || `simulator benchmark failed: ${r.stderr.trim().split('\n').pop() ?? ''}`));
+    results.push({ simulator: r.stdout });
+  }
+
   const outFile = join(ROOT, 'out', 'bench', 'results.json');
   if (existsSync(join(ROOT, 'out', 'bench'))) writeFileSync(outFile, JSON.stringify(results, null, 2));
 }

@@ -56,6 +56,9 @@ const builds = [
 // The kernel-tree index scans files in worker threads: a bundle of its own, next to cli.js.
 const worker = join(root, 'server/src/core/index/worker.ts');
 if (existsSync(worker)) builds.push({ ...common, entryPoints: { indexWorker: worker }, outdir: out });
+// Fleet simulations run machines in worker threads: out/simWorker.js.
+const simWorker = join(root, 'server/src/core/sim/fleetWorker.ts');
+if (existsSync(simWorker)) builds.push({ ...common, entryPoints: { simWorker }, outdir: out });
 
 if (!production) {
   const tests = walk(join(root, 'test'), (p) => p.endsWith('.test.ts'));

@@ -43,6 +43,9 @@ test('2: T asleep interruptibly in f: hybrid stalls until the fake signal at ~15
   assert.equal(sw.timeMs, 15_000);
   assert.match(sw.detail!, /EXIT_TO_USER/);
   assert.deepEqual(classes(h), []);
+  // The per-task timeline: T is the first lane (it held the transition): pending from enable, new at the signal.
+  assert.deepEqual(h.timeline![0], { task: 'T', kind: 'user', changes: [{ timeMs: 100, state: 'pending' }, { timeMs: 15_000, state: 'new', why: 'EXIT_TO_USER' }] });
+  assert.deepEqual(r.kpatch.timeline![0].changes.map((c) => c.state), ['pending', 'old']);
 
   assert.equal(r.kpatch.completed, false);
   assert.equal(r.kpatch.retries, 5);

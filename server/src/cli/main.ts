@@ -2,6 +2,7 @@
  * klp-lens: the command line on the same core as the language server.
  *
  *   klp-lens check [--tree DIR] [--format text|json|sarif] FILE...
+ *   klp-lens simulate FILE [--model NAME|FILE] [--models LIST] [--fleet N] [--seed S] [--format text|json] [--trace]
  *   klp-lens serve --stdio
  *
  * Exit status: 0 no error-severity finding, 1 at least one, 2 bad usage or
@@ -21,6 +22,9 @@ import type { BuildTool } from '../core/rules';
 import { KernelTree } from '../core/tree/kernelTree';
 import { TreeIndex, indexCacheFile } from '../core/index/treeIndex';
 import { decodeBytes } from '../core/text';
+import { runSimulate, SimulateUsageError, kernelProfiles, type SimulateCliOptions } from './simulate';
+import { PROFILE_NAMES } from '../core/sim/profiles';
+import { MODEL_IDS } from '../core/sim/types';
 import { formatJson, formatSarif, formatText, hasErrors, reportFile, type Report } from './report';
 import pkg from '../../../package.json';
 
@@ -330,6 +334,36 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-bytes <n>', 'largest patch to read (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
     .action((file: string, opts: GenerateCliOptions) => {
       result = generate(file, opts);
+    });
+
+  program
+    .command('simulate')
+    .description('preview the transition of a patch (or a .klpmodel.json machine) under the consistency models, on one modeled machine or a fleet')
+    .argument('<file>', 'patch file, or a *.klpmodel.json model')
+    .option('--model <name|file>', `machine to model: ${PROFILE_NAMES.join(', ')}, or a .klpmodel.json file (default: idle-server)`)
+    .option('--models <list>', `consistency models, comma-separated: ${MODEL_IDS.join(', ')} or all (default: all)`)
+    .option('--fleet <n>', 'simulate n machines drawn from a workload mix and report distributions', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new UsageError(`--fleet: a whole number of machines from 1, got "${v}"`);
+      return n;
+    })
+    .option('--seed <s>', 'random seed (same seed, same output)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`--seed: a whole number from 0 to 4294967295, got "${v}"`);
+      return n;
+    })
+    .option('--kernel <version>', `kernel profile: ${kernelProfiles.join(', ')} (default: the model's)`, (v: string) => {
+      if (!(kernelProfiles as string[]).includes(v)) throw new UsageError(`--kernel: one of ${kernelProfiles.join(', ')}, got "${v}"`);
+      return v;
+    })
+    .option('--threads <n>', 'worker threads for --fleet (default: the cores available; 0 runs inline)', (v: string) => Number(v))
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--trace', 'add the per-task timeline (switches, attempts, signals, windows) to the output')
+    .action((file: string, opts: SimulateCliOptions) => {
+      result = runSimulate(file, opts, (s) => process.stdout.write(s), (s) => process.stderr.write(s)).catch((e) => {
+        if (e instanceof SimulateUsageError) throw new UsageError(e.message);
+        throw e;
+      });
     });
 
   program

@@ -6,7 +6,7 @@
  */
 import { Oracle, round } from './oracle';
 import { Cursor, spawnChild, type CursorHost, type Frame, type Machine, type Task, type Version } from './world';
-import { DEFAULT_TIMING, type KernelProfile, type ModelId, type ModelResult, type Segment, type StallReason, type Timing, type TraceEvent } from './types';
+import { DEFAULT_TIMING, type Lane, type LaneState, type KernelProfile, type ModelId, type ModelResult, type Segment, type StallReason, type Timing, type TraceEvent } from './types';
 
 export interface RunOptions {
   trace?: boolean;
@@ -29,6 +29,8 @@ export function kernelNumber(k: KernelProfile): number {
 }
 
 const MAX_TRACE = 5000;
+/** The oracle follows tasks for V3 (old and new code at once) through this much of a transition. */
+export const V3_WINDOW_MS = 10_000;
 const MAX_STALLED = 20;
 
 export interface Stall {
@@ -56,6 +58,8 @@ export abstract class Run implements CursorHost {
   notes: string[] = [];
   callbacks: ModelResult['callbacks'] = [];
   private traced = 0;
+  private readonly lanes = new Map<string, Lane & { rank: number; order: number }>();
+  private readonly held: NonNullable<ModelResult['heldBy']> = [];
 
   constructor(
     readonly m: Machine,
@@ -80,7 +84,11 @@ export abstract class Run implements CursorHost {
     return c;
   }
 
+  /** Tasks that have called a new version (the oracle's V3 search needs each task's first new activations only). */
+  readonly sawNew: boolean[] = [];
+
   onCall(c: Cursor, f: Frame, t: number): void {
+    if (f.version === 1 && c.task.id >= 0) this.sawNew[c.task.id] = true;
     this.oracle.onCall(c, f, t);
   }
 
@@ -105,9 +113,32 @@ export abstract class Run implements CursorHost {
     const id = c.task.id;
     this.ps[id] = to;
     this.pending[id] = false;
+    const held = this.stall.get(id);
+    if (held) this.held.push({ task: c.task.name, reason: held.reason, ...(held.function ? { function: held.function } : {}), switchedAtMs: round(t), mechanism });
     this.stall.delete(id);
+    this.taskLane(c.task, t, to ? 'new' : 'old', mechanism);
     this.oracle.onSwitch(c, to, t, mechanism);
     this.log(t, c.task.name, 'switch', `${to ? 'old → new' : 'new → old'} (${mechanism})`);
+  }
+
+  /** Records a state change on a context's lane (only with --trace). rank: 0 held the transition, 1 calls patched code, 2 other. */
+  lane(task: string, kind: Lane['kind'], t: number, state: LaneState, why?: string, rank = 2): void {
+    if (!this.trace) return;
+    let l = this.lanes.get(task);
+    if (!l) this.lanes.set(task, (l = { task, kind, changes: [], rank, order: this.lanes.size }));
+    l.rank = Math.min(l.rank, rank);
+    const last = l.changes[l.changes.length - 1];
+    if (last && last.state === state) return;
+    const c: Lane['changes'][number] = { timeMs: round(t), state };
+    if (why) c.why = why;
+    l.changes.push(c);
+  }
+
+  /** The lane of a task, ranked by what it did. */
+  taskLane(task: Task, t: number, state: LaneState, why?: string): void {
+    if (!this.trace) return;
+    const rank = this.stall.has(task.id) ? 0 : task.relevant ? 1 : 2;
+    this.lane(task.name, task.kind, t, state, why, rank);
   }
 
   log(t: number, task: string | undefined, event: string, detail?: string): void {
@@ -172,9 +203,15 @@ export abstract class Run implements CursorHost {
       removable: this.removable,
       ...extra,
     };
+    if (this.held.length) r.heldBy = [...this.held].sort((a, b) => b.switchedAtMs - a.switchedAtMs || a.task.localeCompare(b.task)).slice(0, 5);
     if (this.m.spec.patch.callbacks) r.callbacks = this.callbacks;
     if (this.notes.length) r.notes = this.notes;
-    if (this.trace) r.trace = this.trace;
+    if (this.trace) {
+      r.trace = this.trace;
+      const lanes = [...this.lanes.values()].sort((a, b) => a.rank - b.rank || a.order - b.order);
+      r.timeline = lanes.slice(0, 200).map(({ task, kind, changes }) => ({ task, kind, changes }));
+      r.timelineLanes = lanes.length;
+    }
     return r;
   }
 

@@ -216,6 +216,8 @@ export interface ModelResult {
   /** Tasks that blocked the transition at its end (at most 20 listed; stalledCount has them all). */
   stalledTasks: { task: string; reason: StallReason; function?: string }[];
   stalledCount: number;
+  /** Tasks that held the transition up and switched in the end (the last 5 to switch): what held them and what switched them. */
+  heldBy?: { task: string; reason: StallReason; function?: string; switchedAtMs: number; mechanism: string }[];
   violations: Violation[];
   /** Every violation found, by class (the list above keeps the first per task, at most 10 per class). */
   violationCounts: Record<ViolationClass, number>;
@@ -230,6 +232,24 @@ export interface ModelResult {
   /** What the model could not do on this kernel/arch, or simplifications it made. */
   notes?: string[];
   trace?: TraceEvent[];
+  /**
+   * With --trace: a lane per context (task, idle task, or "all contexts" / a
+   * function for the models that switch globally or per function) with its
+   * state changes. At most 200 lanes: the tasks that held the transition,
+   * those that call patched code, then the rest in order.
+   */
+  timeline?: Lane[];
+  /** How many lanes there were before the cap. */
+  timelineLanes?: number;
+}
+
+export type LaneState = 'old' | 'pending' | 'new' | 'gone';
+
+export interface Lane {
+  task: string;
+  kind: 'user' | 'kthread' | 'idle' | 'global' | 'function';
+  /** State changes in time order; the lane starts "old" at 0. */
+  changes: { timeMs: number; state: LaneState; why?: string }[];
 }
 
 export interface TraceEvent {

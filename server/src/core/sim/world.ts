@@ -151,6 +151,8 @@ export function commonPrefix(a: readonly string[], b: readonly string[]): number
   return i;
 }
 
+const UNTRACKED = new Map<string, Frame>();
+
 /** Scheduler frames below a sleeping task's chain (__schedule, schedule, ...). */
 const SLEEP_FRAMES = 3;
 /** An interrupt frame and the preemption path below a preempted task's chain. */
@@ -320,20 +322,25 @@ export class Cursor {
     let keep = 0;
     const n = Math.min(st.length, chain.length);
     while (keep < n && st[keep].fn === chain[keep]) keep++;
-    for (let j = st.length - 1; j >= keep; j--) {
-      const f = st[j];
+    while (st.length > keep) {
+      const f = st.pop()!;
       if (f.tracked) this.host.onReturn?.(this, f, t);
     }
-    st.length = keep;
     this.mode = mode;
     this.seg = s;
     const tracked = this.machine.tracked;
     for (let j = keep; j < chain.length; j++) {
       const fn = chain[j];
-      const tr = tracked.has(fn);
-      const f: Frame = { fn, version: tr ? this.host.resolve(this.task, fn, t) : 0, since: t, tracked: tr };
+      if (!tracked.has(fn)) {
+        // Frames of functions nobody follows carry no state: one shared object per name.
+        let f = UNTRACKED.get(fn);
+        if (!f) UNTRACKED.set(fn, (f = Object.freeze({ fn, version: 0, since: 0, tracked: false }) as Frame));
+        st.push(f);
+        continue;
+      }
+      const f: Frame = { fn, version: this.host.resolve(this.task, fn, t), since: t, tracked: true };
       st.push(f);
-      if (tr) this.host.onCall?.(this, f, t);
+      this.host.onCall?.(this, f, t);
     }
     this.host.onSegment?.(this, t);
   }

@@ -20,7 +20,7 @@
  *
  * Kernels before 4.12 have no consistency model: the null model applies.
  */
-import { Run, inUse, type ConsistencyModel, type Stall } from '../engine';
+import { Run, V3_WINDOW_MS, inUse, type ConsistencyModel, type Stall } from '../engine';
 import { Occupancy, irqCpus, irqPass } from '../irq';
 import { Rng, hashSeed } from '../rng';
 import type { Cursor, Machine, Task, Version } from '../world';
@@ -128,10 +128,12 @@ class HybridRun extends Run {
       c.stepTo(t);
       this.pending[task.id] = c.mode !== 'exited' && (this.ps[task.id] ?? this.global) !== target;
       this.ps[task.id] ??= this.global;
+      if (this.pending[task.id]) this.taskLane(task, t, 'pending');
     }
     for (let cpu = 0; cpu < this.m.spec.cpus; cpu++) {
       this.idlePs[cpu] ??= this.global;
       this.idlePending[cpu] = this.idlePs[cpu] !== target;
+      if (this.idlePending[cpu]) this.lane(this.m.idle[cpu].name, 'idle', t, 'pending');
       this.idleSwitchAt[cpu] = Infinity;
     }
     if (this.kernel >= 604) this.hookSince = t;
@@ -211,6 +213,7 @@ class HybridRun extends Run {
     this.idlePs[cpu] = this.target;
     this.idlePending[cpu] = false;
     this.stall.delete(-1 - cpu);
+    this.lane(this.m.idle[cpu].name, 'idle', t, this.target ? 'new' : 'old', mechanism);
     this.log(t, this.m.idle[cpu].name, 'switch', `${this.target ? 'old → new' : 'new → old'} (${mechanism})`);
   }
 
@@ -235,12 +238,14 @@ class HybridRun extends Run {
       if (c.mode === 'exited') {
         this.pending[task.id] = false;
         this.stall.delete(task.id);
+        this.taskLane(task, c.start, 'gone', 'exited');
         continue;
       }
       const r = this.tryTask(c, t, false);
       if (r) {
         allDone = false;
         this.stall.set(task.id, r);
+        this.taskLane(task, t, 'pending');
       }
     }
     const online = this.m.onlineCpus;
@@ -272,6 +277,7 @@ class HybridRun extends Run {
 
   private signals(t: number): void {
     this.log(t, undefined, 'signal', 'signaling remaining tasks');
+    const before = this.signalsSent;
     for (const task of this.m.tasks) {
       if (!this.pending[task.id]) continue;
       const c = this.cursor(task);
@@ -288,7 +294,9 @@ class HybridRun extends Run {
       this.log(t, task.name, 'wake', `fake signal: woken from an interruptible sleep in ${c.stack[c.stack.length - 1]?.fn ?? 'the kernel'}`);
       c.wake(t, how === 'exit' && task.kind === 'user' ? 'exit' : 'leave');
     }
+    if (this.signalRounds++ < 3) this.notes.push(`fake signal round at ${(t / 1000).toFixed(1)} s (attempt ${this.cnt}): ${this.signalsSent - before} task${this.signalsSent - before === 1 ? '' : 's'} signalled`);
   }
+  private signalRounds = 0;
 
   private complete(t: number): void {
     this.inTransition = false;
@@ -318,10 +326,11 @@ class HybridRun extends Run {
       });
     }
     const v3 = this.oracle.v3;
+    const v3Until = Math.min(end, this.t0 + V3_WINDOW_MS);
     this.settle((c) => {
       const id = c.task.id;
       const last = this.lastSwitch[id] ?? -Infinity;
-      return c.keeStart <= last || !!c.frameNot(this.ps[id] ?? 0, this.m.patched) || (v3 && c.end <= end);
+      return c.keeStart <= last || !!c.frameNot(this.ps[id] ?? 0, this.m.patched) || (v3 && !this.sawNew[c.task.id] && c.end <= v3Until);
     });
   }
 }

@@ -9,10 +9,10 @@
  * left: finalize. There are no stack checks. Workqueue workers and
  * kthread_worker loops count as annotated (the kGraft core handled them).
  */
-import { Run, type ConsistencyModel } from '../engine';
+import { Run, V3_WINDOW_MS, type ConsistencyModel } from '../engine';
 import { irqCpus, irqPass } from '../irq';
 import type { Cursor, Task, Version } from '../world';
-import type { ModelResult } from '../types';
+import type { ModelResult, Segment } from '../types';
 
 export const kgraft: ConsistencyModel = {
   id: 'kgraft',
@@ -21,6 +21,20 @@ export const kgraft: ConsistencyModel = {
 };
 
 const CORE_LOOPS = new Set(['worker_thread', 'kthread_worker_fn', 'rescuer_thread']);
+
+/** A kthread whose program has no freezer point, safe point or core-handled loop can never migrate. */
+function canMigrate(task: Task): boolean {
+  if (task.kind === 'user') return true;
+  const seen = new Set<Segment[]>();
+  const walk = (p: Segment[]): boolean => {
+    if (seen.has(p)) return false;
+    seen.add(p);
+    return p.some((s) =>
+      'sleep' in s ? !!s.freezable || s.sleep.some((f) => CORE_LOOPS.has(f)) : 'kernel' in s ? !!s.safePoint || s.kernel.some((f) => CORE_LOOPS.has(f)) : 'fork' in s ? walk(s.fork.program) : false,
+    );
+  };
+  return walk(task.program);
+}
 
 class KgraftRun extends Run {
   private started = false;
@@ -66,15 +80,22 @@ class KgraftRun extends Run {
       c.stepTo(t0);
       this.ps[task.id] = 0;
       this.pending[task.id] = c.mode !== 'exited';
+      if (this.pending[task.id]) this.taskLane(task, t0, 'pending');
     }
     this.started = true;
     this.notes.push('idle tasks and interrupt context migrate right after apply (schedule_on_each_cpu)');
     const every = this.timing.kgraftTimeoutMs;
+    const stuck = new Set<number>();
+    for (const task of this.m.tasks) if (!canMigrate(task) && !task.relevant) stuck.add(task.id);
     for (let t = t0 + every; t <= this.horizon; t += every) {
       let left = 0;
       for (let i = 0; i < this.m.tasks.length; i++) {
         const task = this.m.tasks[i];
         if (!this.pending[task.id]) continue;
+        if (stuck.has(task.id)) {
+          left++;
+          continue;
+        }
         const c = this.cursor(task);
         c.stepTo(t);
         if (!this.pending[task.id]) continue;
@@ -92,6 +113,13 @@ class KgraftRun extends Run {
         break;
       }
       this.retries++;
+      if (left === stuck.size && stuck.size > 0 && t + every <= this.horizon) {
+        // Only kthreads that can never migrate are left: nothing changes until the end.
+        this.retries += Math.floor((this.horizon - t) / every);
+        this.signalsSent += stuck.size * (Math.floor((this.horizon - t) / every) + 1);
+        this.log(t, undefined, 'check', `${left} kthreads still in progress and none of them has a migration point (kgr_task_safe, try_to_freeze): the patch stays in transition`);
+        break;
+      }
       this.log(t, undefined, 'check', `${left} tasks still in progress after timeout; signalling them`);
       for (const task of this.m.tasks) {
         if (!this.pending[task.id]) continue;
@@ -110,12 +138,13 @@ class KgraftRun extends Run {
       if (!this.pending[task.id] || this.finalAt !== null) continue;
       const c = this.cursor(task);
       const top = c.stack[c.stack.length - 1];
-      this.stall.set(task.id, task.kind === 'user' ? { reason: 'IN_KERNEL', ...(top ? { function: top.fn } : {}) } : { reason: 'NOT_ANNOTATED', ...(c.stack[task.persistent - 1] ? { function: c.stack[task.persistent - 1].fn } : {}) });
+      this.stall.set(task.id, task.kind === 'user' ? { reason: 'IN_KERNEL', ...(top ? { function: top.fn } : {}) } : { reason: 'NOT_ANNOTATED', ...(c.stack[1] ? { function: c.stack[1].fn } : {}) });
     }
     const end = this.finalAt ?? this.horizon;
     if (irqCpus(this).size) irqPass(this, t0, Math.min(end, t0 + 30_000), () => ({ version: 1, on: 'the CPU ran the kGraft work item' }));
     const v3 = this.oracle.v3;
-    this.settle((c) => c.keeStart <= (this.lastSwitch[c.task.id] ?? -Infinity) || !!c.frameNot(this.ps[c.task.id] ?? 0, this.m.patched) || (v3 && c.end <= end));
+    const v3Until = Math.min(end, this.t0 + V3_WINDOW_MS);
+    this.settle((c) => c.keeStart <= (this.lastSwitch[c.task.id] ?? -Infinity) || !!c.frameNot(this.ps[c.task.id] ?? 0, this.m.patched) || (v3 && !this.sawNew[c.task.id] && c.end <= v3Until));
     return this.result('kgraft', this.finalAt, { postPatchAtMs: this.finalAt });
   }
 }

@@ -37,6 +37,7 @@ class NullRun extends Run {
     for (const fn of fns) {
       t += this.timing.nullPerFunctionMs;
       this.tf.set(fn, t);
+      this.lane(fn, 'function', t, 'new', 'ftrace handler registered', 1);
     }
     const last = t;
     // Walk the tasks that call patched code through every switch instant: an

@@ -23,6 +23,8 @@ class RebootRun extends Run {
     this.log(this.t0, undefined, 'reboot', `every task stops; the machine runs the new kernel after ${down / 1000} s`);
     this.notes.push(`downtime ${down / 1000} s: every connection and in-memory state is lost`);
     const done = this.t0 + down;
+    this.lane('all contexts', 'global', this.t0, 'gone', 'rebooting');
+    this.lane('all contexts', 'global', done, 'new', 'running the new kernel');
     return this.result('reboot', done, { postPatchAtMs: done });
   }
 }

@@ -52,10 +52,10 @@ class RefcountRun extends Run {
       const cr = c.condResched();
       let cs = c.mode === 'user' ? Math.min(c.end, t0 + TICK_MS) : cr ? c.start + cr * Math.ceil((t0 - c.start) / cr + 1e-9) : c.end;
       if (c.mode === 'kernel' && !cr) {
-        // Still running in the kernel after this stretch: walk to the first segment that is off the CPU.
+        // No cond_resched: it switches out when it sleeps, or on its way back to user mode.
         let guard = 0;
-        while (c.running() && c.mode === 'kernel' && c.end <= limit && guard++ < 10_000) c.advance();
-        cs = c.running() ? Infinity : c.start;
+        while (c.mode === 'kernel' && c.running() && c.end <= limit && guard++ < 100_000) c.advance();
+        cs = c.mode === 'kernel' && c.running() ? Infinity : c.start;
       }
       if (cs > limit) {
         if (!failed) failed = `-ETIME: Safeness check timed out (${task.name} did not context-switch within ${this.timing.refcountGracePeriods} grace periods)`;
@@ -88,15 +88,19 @@ class RefcountRun extends Run {
     }
     if (!failed) {
       this.switchAt = te;
+      this.lane('all contexts', 'global', t0, 'pending', 'update open');
+      this.lane('all contexts', 'global', te, 'new', 'refcount zero');
       this.stall.clear();
       for (const task of this.m.tasks) if (task.relevant) this.oracle.onSwitch(this.cursor(task), 1, te, 'GLOBAL');
       this.log(te, undefined, 'switch', `refcount reached zero after ${Math.round((te - t0) / gp)} grace periods: every context switches to the new code`);
       this.callback('post_patch', te);
     } else {
       this.log(te, undefined, 'fail', failed);
+      this.lane('all contexts', 'global', t0, 'pending', 'update open');
+      this.lane('all contexts', 'global', te, 'old', failed);
     }
     const sw = this.switchAt;
-    this.settle((c) => c.keeStart <= sw || !!c.frameNot(1, this.m.patched));
+    if (sw < Infinity) this.settle((c) => c.keeStart <= sw || !!c.frameNot(1, this.m.patched));
     return this.result('refcount', sw < Infinity ? sw : null, { ...(failed ? { failed } : {}), postPatchAtMs: sw < Infinity ? sw : null });
   }
 }

@@ -121,6 +121,7 @@ export class StopMachineRun extends Run {
     if (refused) return this.result(cfg.id, null, { failed: refused, postPatchAtMs: null });
     const actions = [...(this.m.spec.actions ?? [])].sort((a, b) => a.atMs - b.atMs);
     const cursors = this.relevant();
+    this.lane('all contexts', 'global', this.t0, 'pending', 'module loaded');
     this.callback('pre_patch', this.t0);
     let failed: string | undefined;
     for (let k = 0; k < cfg.attempts.length; k++) {
@@ -136,6 +137,7 @@ export class StopMachineRun extends Run {
       const busy = this.forced ? [] : this.check(cursors, 1);
       if (busy.length === 0) {
         this.switchAt = at;
+        this.lane('all contexts', 'global', at, 'new', `stop_machine window ${k + 1}`);
         for (const c of cursors) this.oracle.onSwitch(c, 1, at, 'GLOBAL');
         this.log(at, undefined, 'stop_machine', `window ${ms.toFixed(3)} ms: OK, every context switches to the new code`);
         this.callback('post_patch', at);
@@ -148,6 +150,7 @@ export class StopMachineRun extends Run {
       this.retries++;
       if (k === cfg.attempts.length - 1) failed = cfg.failMessage(busy[0].s.function ?? '');
     }
+    if (this.switchAt === Infinity) this.lane('all contexts', 'global', this.t0 + (cfg.attempts[cfg.attempts.length - 1] ?? 0), 'old', failed ? 'load failed' : undefined);
     if (this.forced) {
       this.notes.push('forced: the stack check was skipped (KPATCH_FORCE_UNSAFE); tasks inside patched functions return into replaced code');
     }
@@ -160,6 +163,7 @@ export class StopMachineRun extends Run {
           if (busy.length) this.notes.push(`unload at ${a.atMs} ms: ${cfg.busy}, ${busy[0].c.task.name} is in new ${busy[0].s.function}; the module stays`);
           else {
             this.unloadAt = at;
+            this.lane('all contexts', 'global', at, 'old', 'unload window');
             this.callback('post_unpatch', at);
             this.log(at, undefined, 'stop_machine', `unload window ${ms.toFixed(3)} ms: OK, every context switches back to the old code`);
           }
@@ -168,7 +172,7 @@ export class StopMachineRun extends Run {
       }
     }
     const sw = this.switchAt;
-    this.settle((c) => c.keeStart <= sw || !!c.frameNot(1, this.m.patched));
+    if (sw < Infinity) this.settle((c) => c.keeStart <= sw || !!c.frameNot(1, this.m.patched));
     const done = sw < Infinity ? sw : null;
     if (done === null) this.removable = true;
     return this.result(cfg.id, done, { ...(failed ? { failed } : {}), postPatchAtMs: done });

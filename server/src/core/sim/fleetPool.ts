@@ -1,0 +1,81 @@
+/**
+ * Spreads a fleet over worker threads: chunks of machines go to whichever
+ * worker is free; the outcomes are put back in machine order. Small fleets
+ * (or no worker bundle) run on the calling thread.
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { runMachines, summarize, type FleetResult, type FleetSource, type MachineOutcome } from './fleet';
+import { locateAsset } from '../syntax/parser';
+import type { ModelId } from './types';
+
+export interface FleetOptions {
+  machines: number;
+  seed: number;
+  models: ModelId[];
+  /** Worker threads (default: the cores available). 0: run inline. */
+  threads?: number;
+  workerFile?: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<FleetResult> {
+  const n = opts.machines;
+  const threads = Math.min(opts.threads ?? availableParallelism(), Math.ceil(n / 50));
+  let file: string | undefined = opts.workerFile;
+  if (threads > 0 && !file) {
+    try {
+      file = locateAsset('simWorker.js');
+    } catch {
+      file = undefined;
+    }
+  }
+  if (threads <= 0 || !file) {
+    const out = runMachines(src, opts.seed, opts.models, 0, n);
+    opts.onProgress?.(n, n);
+    return summarize(out, opts.models, opts.seed);
+  }
+  const chunk = Math.max(10, Math.min(250, Math.ceil(n / (threads * 8))));
+  const results: MachineOutcome[][] = [];
+  let next = 0;
+  let done = 0;
+  await new Promise<void>((resolve, reject) => {
+    let live = threads;
+    let failed = false;
+    for (let w = 0; w < threads; w++) {
+      const worker = new Worker(file!, { workerData: { src, seed: opts.seed, models: opts.models } });
+      const feed = () => {
+        if (failed || next >= n) {
+          worker.postMessage(null);
+          return;
+        }
+        const from = next;
+        next = Math.min(n, next + chunk);
+        worker.postMessage({ from, to: next });
+      };
+      worker.on('message', (m: { from: number; outcomes?: MachineOutcome[]; error?: string }) => {
+        if (m.error) {
+          failed = true;
+          reject(new Error(`fleet machine ${m.from}: ${m.error}`));
+          worker.postMessage(null);
+          return;
+        }
+        results[m.from] = m.outcomes!;
+        done += m.outcomes!.length;
+        opts.onProgress?.(done, n);
+        feed();
+      });
+      worker.on('error', (e) => {
+        failed = true;
+        reject(e);
+      });
+      worker.on('exit', () => {
+        if (--live === 0 && !failed) resolve();
+      });
+      feed();
+    }
+  });
+  const outcomes: MachineOutcome[] = [];
+  for (const k of Object.keys(results).map(Number).sort((a, b) => a - b)) outcomes.push(...results[k]);
+  return summarize(outcomes, opts.models, opts.seed);
+}
