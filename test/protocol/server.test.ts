@@ -421,3 +421,39 @@ test('livepatchLens/generateModule writes the module folder for the open patch (
     await stop(s);
   }
 });
+
+test('livepatchLens/simulate answers with the CLI\'s JSON for the open patch, validates its params, and agrees with the CLI', async () => {
+  const { readFileSync: read } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const file = join(FIXTURES, 'patches', 'sim-sleeping-func.patch');
+  const text = read(file, 'utf8');
+  const u = pathToFileURL(file).toString();
+  const s = start({ debounceMs: 10 });
+  try {
+    await s.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text } });
+    await s.waitFor((p) => p.uri === u);
+    const r = (await s.conn.sendRequest('livepatchLens/simulate', { uri: u, models: ['hybrid', 'kpatch'], seed: 4 })) as { ok: true; kind: 'run'; result: { models: { name: string; completed: boolean; completionTimeMs: number | null }[] }; notes: string[] };
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.kind, 'run');
+    assert.deepEqual(r.result.models.map((m) => [m.name, m.completed]), [['hybrid', true], ['kpatch', false]]);
+    assert.match(r.notes[0], /lens_fifo_read sleeps in wait_event_interruptible/);
+    const cli = spawnSync(process.execPath, [join(ROOT, 'out', 'cli.js'), 'simulate', file, '--no-tree', '--models', 'hybrid,kpatch', '--seed', '4', '--format', 'json'], { cwd: ROOT, encoding: 'utf8' });
+    assert.deepEqual(r.result, JSON.parse(cli.stdout), 'server and CLI give the same result');
+    // Bad params come back as a message, not an error or a crash.
+    const bad = (await s.conn.sendRequest('livepatchLens/simulate', { uri: u, models: ['hybrid', 'kpach'] })) as { ok: false; message: string };
+    assert.equal(bad.ok, false);
+    assert.match(bad.message, /unknown model "kpach"/);
+    const junk = (await s.conn.sendRequest('livepatchLens/simulate', { uri: u, seed: -1, evil: '<script>' })) as { ok: false; message: string };
+    assert.equal(junk.ok, false);
+    assert.match(junk.message, /unknown field "evil"/);
+    const closed = (await s.conn.sendRequest('livepatchLens/simulate', { uri: 'file:///nowhere.patch' })) as { ok: false; message: string };
+    assert.equal(closed.ok, false);
+    const fleet = (await s.conn.sendRequest('livepatchLens/simulate', { uri: u, models: ['hybrid'], fleet: 30, threads: 0 })) as { ok: true; kind: 'fleet'; fleet: { machines: number } };
+    assert.equal(fleet.kind, 'fleet');
+    assert.equal(fleet.fleet.machines, 30);
+  } finally {
+    await stop(s);
+  }
+});

@@ -57,7 +57,7 @@ export const SCENARIOS = {
           kind: 'kthread',
           cpu: 3,
           program: preempted
-            ? [{ kernel: ['kthread', 'k_main', 'g'], ms: 700, condResched: 1 }, { kernel: ['kthread', 'k_main', 'g'], ms: 300, preempted: true }]
+            ? [{ kernel: ['kthread', 'k_main', 'g'], ms: { uniform: [400, 1000] }, condResched: 1 }, { kernel: ['kthread', 'k_main', 'g'], ms: { uniform: [100, 500] }, preempted: true }]
             : [{ kernel: ['kthread', 'k_main', 'g'], ms: 1000, condResched: 1 }],
         },
       ],
@@ -96,7 +96,14 @@ export const SCENARIOS = {
       tasks: [
         ...background(),
         { name: 'T1', kind: 'user', cpu: 2, program: [{ user: { exp: 20 } }, { kernel: [...SYS, 'f'], ms: { exp: 2 } }] },
-        { name: 'T2', kind: 'user', cpu: 3, program: [{ user: { exp: 400 } }, { kernel: [...SYS, 'g'], ms: 0.1 }, { sleep: [...SYS, 'g', 'f'], ms: { exp: 300 }, state: 'uninterruptible' }] },
+        // T2 is inside f when the patch is enabled, then out of it a third of the time.
+        {
+          name: 'T2',
+          kind: 'user',
+          cpu: 3,
+          phase: 'start',
+          program: [{ sleep: [...SYS, 'g', 'f'], ms: { uniform: [500, 1500] }, state: 'uninterruptible' }, { user: { uniform: [1500, 2500] } }, { kernel: [...SYS, 'g'], ms: 0.1 }],
+        },
       ],
     }),
   /** 8: an IRQ handler calls f on a CPU whose task T has not switched. */

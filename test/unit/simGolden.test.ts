@@ -66,6 +66,14 @@ test('2: T asleep interruptibly in f: hybrid stalls until the fake signal at ~15
   assert.deepEqual(classes(r.null), ['U']);
 });
 
+test('2, over seeds: the hybrid outcome does not hang on one lucky draw', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const h = simulate(SCENARIOS.sleepInF(), { seed, models: ['hybrid', 'kpatch'] }).models;
+    assert.equal(h[0].completionTimeMs, 15_900, `seed ${seed}`);
+    assert.equal(h[1].completed, false, `seed ${seed}`);
+  }
+});
+
 test('3: T in D state for X s: hybrid waits X (+<=1 s), no signal helps; kpatch succeeds for X < ~8 s only, Ksplice for X < ~4 s only', () => {
   const short = run(SCENARIOS.dStateInF(3000));
   assert.ok(done(short.hybrid) >= 2900 && done(short.hybrid) <= 3900 + 1, `${done(short.hybrid)}`);

@@ -359,8 +359,15 @@ export async function main(argv: string[]): Promise<number> {
     .option('--threads <n>', 'worker threads for --fleet (default: the cores available; 0 runs inline)', (v: string) => Number(v))
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--trace', 'add the per-task timeline (switches, attempts, signals, windows) to the output')
-    .action((file: string, opts: SimulateCliOptions) => {
-      result = runSimulate(file, opts, (s) => process.stdout.write(s), (s) => process.stderr.write(s)).catch((e) => {
+    .option('--tree <dir>', 'kernel source tree the patch applies to: whole function bodies tell which changed functions sleep (default: the current directory if it is one)')
+    .option('--no-tree', 'analyse the hunks alone')
+    .option('--max-bytes <n>', 'largest patch to read (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
+    .action((file: string, opts: SimulateCliOptions & { tree?: string | false; maxBytes: number }) => {
+      const run = async () => {
+        const tree = file.endsWith('.klpmodel.json') ? undefined : chooseTree(opts, (m) => process.stderr.write(m + '\n'));
+        return runSimulate(file, opts, tree, opts.maxBytes, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      };
+      result = run().catch((e) => {
         if (e instanceof SimulateUsageError) throw new UsageError(e.message);
         throw e;
       });

@@ -4,6 +4,9 @@
  * Diagnostics are pushed (publishDiagnostics), which every client supports,
  * Neovim 0.7 included.
  */
+import { runRequest, SimRequestError, validateSimRequest, workloadOf } from '../core/sim/session';
+import type { SimResult } from '../core/sim/types';
+import type { FleetResult } from '../core/sim/fleet';
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +90,18 @@ export interface GenerateModuleResult {
 }
 /** Custom request: write the livepatch module for a document into a folder (the client picks it). */
 export const GenerateModuleRequest = new RequestType<{ uri: string; out: string }, GenerateModuleResult, void>('livepatchLens/generateModule');
+
+/**
+ * Custom request: simulate the transition of an open patch. Params as the CLI's
+ * options ({ uri, model?, models?, seed?, kernel?, trace?, fleet? }); the answer
+ * carries the same JSON as `klp-lens simulate --format json`, or a message.
+ */
+export const SimulateRequest = new RequestType<Record<string, unknown>, SimulateResponse, void>('livepatchLens/simulate');
+
+export type SimulateResponse =
+  | { ok: true; kind: 'run'; result: SimResult; notes: string[] }
+  | { ok: true; kind: 'fleet'; fleet: FleetResult; notes: string[] }
+  | { ok: false; message: string };
 
 /** Custom request: the patch model of a document as the CLI's JSON report. */
 export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
@@ -472,6 +487,23 @@ export function startServer(connection: Connection): void {
   connection.onRequest(PatchModelRequest, async (p) => {
     const a = await current(p.uri);
     return a ? reportFile(p.uri, a) : null;
+  });
+
+  connection.onRequest(SimulateRequest, async (p, token): Promise<SimulateResponse> => {
+    try {
+      const uri = typeof p?.uri === 'string' ? p.uri : undefined;
+      if (!uri) return { ok: false, message: 'the simulation request names no document ("uri")' };
+      const req = validateSimRequest(p);
+      const a = await current(uri);
+      if (!a) return { ok: false, message: 'the patch is not open' };
+      const workload = workloadOf(a, uri.startsWith('file:') ? fileURLToPath(uri) : uri);
+      if (token.isCancellationRequested) return { ok: false, message: 'cancelled' };
+      const r = await runRequest(workload, req);
+      return r.kind === 'run' ? { ok: true, kind: 'run', result: r.result, notes: workload.notes } : { ok: true, kind: 'fleet', fleet: r.result, notes: workload.notes };
+    } catch (e) {
+      if (e instanceof SimRequestError) return { ok: false, message: e.message };
+      throw e;
+    }
   });
 
   connection.onRequest(GenerateModuleRequest, async (p): Promise<GenerateModuleResult> => {

@@ -78,7 +78,9 @@ export abstract class Run implements CursorHost {
   cursor(task: Task): Cursor {
     let c = this.cursors[task.id];
     if (!c) {
-      c = new Cursor(task, this.m, this, task.spawnedAt ?? 0);
+      // A task with a random phase is placed at a random point of a cycle around the enable time
+      // (nothing before it matters); a task that starts at its program's start does so at 0.
+      c = new Cursor(task, this.m, this, task.spawnedAt ?? (task.randomPhase ? this.t0 : 0));
       this.cursors[task.id] = c;
     }
     return c;

@@ -48,6 +48,12 @@ export class Oracle {
   private readonly shared: Map<string, Set<string>> | undefined;
   /** V3 is a hazard for this patch (data semantics change or shared data declared). */
   readonly v3: boolean;
+  /**
+   * Follow activations for V3. Models that switch every context at one
+   * instant after a stack check leave it off: old and new code cannot
+   * overlap there unless the check missed a frame, which is reported as U.
+   */
+  collect = true;
 
   constructor(private readonly m: Machine) {
     const p = m.spec.patch;
@@ -125,7 +131,7 @@ export class Oracle {
         );
       }
     }
-    if (this.v3) {
+    if (this.v3 && this.collect) {
       const iv: Interval = { ctx: c.task.name, fn: f.fn, v: f.version, start: t, end: Infinity };
       this.intervals.push(iv);
       f.iv = iv;
@@ -155,7 +161,7 @@ export class Oracle {
 
   /** An activation outside any task's stack (an interrupt handler on a CPU). */
   interval(ctx: string, fn: string, v: Version, start: number, end: number): void {
-    if (this.v3) this.intervals.push({ ctx, fn, v, start, end });
+    if (this.v3 && this.collect) this.intervals.push({ ctx, fn, v, start, end });
   }
 
   private conflicts(a: string, b: string): boolean {
@@ -170,7 +176,16 @@ export class Oracle {
    */
   finish(until: number, windowEnd: number | null): void {
     if (!this.v3 || this.intervals.length === 0) return;
-    const ivs = this.intervals.map((iv) => (iv.end === Infinity ? { ...iv, end: until } : iv)).filter((iv) => iv.end > iv.start || iv.end === until);
+    // Nothing overlaps new code before the first new activation: drop the old ones that ended earlier.
+    let firstNew = Infinity;
+    for (const iv of this.intervals) if (iv.v === 1 && iv.start < firstNew) firstNew = iv.start;
+    if (firstNew === Infinity) return;
+    const ivs: Interval[] = [];
+    for (const iv of this.intervals) {
+      const end = iv.end === Infinity ? until : iv.end;
+      if (iv.v === 0 && end <= firstNew && iv.end !== Infinity) continue;
+      ivs.push(iv.end === Infinity ? { ...iv, end } : iv);
+    }
     ivs.sort((a, b) => a.start - b.start || a.ctx.localeCompare(b.ctx) || a.fn.localeCompare(b.fn));
     const active: Interval[][] = [[], []];
     for (const iv of ivs) {

@@ -358,7 +358,7 @@ export class Cursor {
    */
   seekTo(t: number): void {
     const task = this.task;
-    if (!task.structural && task.cycleMean > 0 && t - this.end > 50 * task.cycleMean) {
+    if (!task.structural && task.cycleMean > 0 && t - this.end > 10 * task.cycleMean) {
       const keep = this.stack.slice(0, task.persistent);
       this.stack = keep;
       this.mode = keep.length ? 'kernel' : 'user';

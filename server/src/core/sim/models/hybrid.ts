@@ -91,7 +91,8 @@ class HybridRun extends Run {
   /** Walks a pending task to t, giving the scheduler hooks their chance on the way. */
   private stepTask(c: Cursor, t: number): void {
     for (;;) {
-      if (this.pending[c.task.id] && this.hookSince <= t) this.hook(c, Math.min(c.end, t));
+      if (!this.pending[c.task.id]) return; // switched on the way; the settle pass follows it further if needed
+      if (this.hookSince <= t) this.hook(c, Math.min(c.end, t));
       if (c.end > t || c.mode === 'exited') return;
       c.advance();
     }

@@ -97,7 +97,8 @@ class KgraftRun extends Run {
           continue;
         }
         const c = this.cursor(task);
-        c.stepTo(t);
+        // Walk only until it migrates; the oracle's settle pass follows it further if needed.
+        while (c.end <= t && c.mode !== 'exited' && this.pending[task.id]) c.advance();
         if (!this.pending[task.id]) continue;
         if (c.mode === 'exited') {
           this.pending[task.id] = false;

@@ -14,6 +14,11 @@ export const reboot: ConsistencyModel = {
 };
 
 class RebootRun extends Run {
+  constructor(...a: ConstructorParameters<typeof Run>) {
+    super(...a);
+    this.oracle.collect = false;
+  }
+
   resolve(): Version {
     return 0;
   }

@@ -21,6 +21,11 @@ const TICK_MS = 4;
 const MONITOR_POOL = 128;
 
 class RefcountRun extends Run {
+  constructor(...a: ConstructorParameters<typeof Run>) {
+    super(...a);
+    this.oracle.collect = false;
+  }
+
   private switchAt = Infinity;
 
   resolve(_task: Task, _fn: string, t: number): Version {

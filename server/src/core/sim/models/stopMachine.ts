@@ -64,6 +64,7 @@ export class StopMachineRun extends Run {
     readonly cfg: StopMachineConfig,
   ) {
     super(m, opts);
+    this.oracle.collect = false;
   }
 
   resolve(_task: Task, _fn: string, t: number): Version {
@@ -76,17 +77,23 @@ export class StopMachineRun extends Run {
     return out;
   }
 
-  /** Opens a window at about t: freezes the CPUs, returns the instant the stacks are taken. */
+  /**
+   * Opens a window at about t: every CPU stops at once, except one running
+   * kernel code, which stops at its task's next scheduling point (a
+   * cond_resched() call or the end of the running stretch). Each task's
+   * stack is taken where it stopped; the window opens when the last CPU has
+   * stopped, which is returned.
+   */
   private freeze(t: number, cursors: Cursor[]): number {
     let at = t;
     for (const c of cursors) {
       c.seekTo(t);
       if (c.mode !== 'kernel' || !c.running()) continue;
       const cr = c.condResched();
-      const next = cr ? c.start + cr * Math.ceil((t - c.start) / cr + 1e-9) : c.end;
-      at = Math.max(at, Math.min(next, c.end));
+      const next = Math.min(cr ? c.start + cr * Math.ceil((t - c.start) / cr + 1e-9) : c.end, c.end);
+      if (next >= c.end) c.stepTo(next);
+      at = Math.max(at, next);
     }
-    for (const c of cursors) c.stepTo(at);
     return at;
   }
 

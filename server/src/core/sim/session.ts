@@ -1,0 +1,148 @@
+/**
+ * One simulation request, as the CLI and the language server take it: which
+ * machine (a built-in profile or a model file), which models, seed, kernel,
+ * trace, fleet. Validates requests that come from outside (the server's
+ * clients, a webview) and turns a patch analysis plus a request into a
+ * machine, a run or a fleet.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import type { PatchAnalysis } from '../analysis';
+import { decodeBytes } from '../text';
+import { workloadFromAnalysis } from './fromPatch';
+import { parseModelFile, formatModelFileErrors, MAX_MODEL_FILE_BYTES, type ModelFileSpec } from './modelFile';
+import { composeModel, ComposeError, type Workload } from './compose';
+import { isProfileName, PROFILE_NAMES } from './profiles';
+import { parseModelList, simulate } from './simulate';
+import { runFleet } from './fleetPool';
+import type { FleetResult } from './fleet';
+import { MODEL_IDS, type KernelProfile, type ModelId, type ModelSpec, type SimResult } from './types';
+
+export const KERNEL_PROFILES: readonly KernelProfile[] = ['4.0', '4.12', '4.15', '5.1', '5.16', '6.1', '6.4', '6.16'];
+
+export interface SimRequest {
+  /** A built-in profile name or the path of a *.klpmodel.json file (default idle-server). */
+  model?: string;
+  /** Model ids (or a comma-separated list); default all. */
+  models?: ModelId[];
+  seed?: number;
+  kernel?: KernelProfile;
+  trace?: boolean;
+  /** Simulate a fleet of this many machines instead of one. */
+  fleet?: number;
+  threads?: number;
+}
+
+/** Bad input from the user or a client: the message says what to change. */
+export class SimRequestError extends Error {}
+
+/** Checks a request that comes from outside (JSON over LSP, a webview message). */
+export function validateSimRequest(x: unknown): SimRequest {
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new SimRequestError('the simulation request must be an object');
+  const o = x as Record<string, unknown>;
+  const known = new Set(['uri', 'model', 'models', 'seed', 'kernel', 'trace', 'fleet', 'threads']);
+  for (const k of Object.keys(o)) if (!known.has(k)) throw new SimRequestError(`unknown field "${k}" in the simulation request`);
+  const r: SimRequest = {};
+  if (o.model !== undefined) {
+    if (typeof o.model !== 'string' || o.model.length === 0 || o.model.length > 4096) throw new SimRequestError('"model" must be a profile name or a model file path');
+    r.model = o.model;
+  }
+  if (o.models !== undefined) {
+    const list = typeof o.models === 'string' ? o.models : Array.isArray(o.models) && o.models.every((m) => typeof m === 'string') ? o.models.join(',') : undefined;
+    if (list === undefined) throw new SimRequestError('"models" must be a list of model names');
+    r.models = modelsFrom(list);
+  }
+  if (o.seed !== undefined) {
+    if (typeof o.seed !== 'number' || !Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) throw new SimRequestError('"seed" must be a whole number from 0 to 4294967295');
+    r.seed = o.seed;
+  }
+  if (o.kernel !== undefined) {
+    if (typeof o.kernel !== 'string' || !(KERNEL_PROFILES as string[]).includes(o.kernel)) throw new SimRequestError(`"kernel" must be one of ${KERNEL_PROFILES.join(', ')}`);
+    r.kernel = o.kernel as KernelProfile;
+  }
+  if (o.trace !== undefined) {
+    if (typeof o.trace !== 'boolean') throw new SimRequestError('"trace" must be true or false');
+    r.trace = o.trace;
+  }
+  if (o.fleet !== undefined) {
+    if (typeof o.fleet !== 'number' || !Number.isInteger(o.fleet) || o.fleet < 1 || o.fleet > 10_000_000) throw new SimRequestError('"fleet" must be a whole number of machines from 1');
+    r.fleet = o.fleet;
+  }
+  if (o.threads !== undefined) {
+    if (typeof o.threads !== 'number' || !Number.isInteger(o.threads) || o.threads < 0 || o.threads > 256) throw new SimRequestError('"threads" must be a whole number from 0 to 256');
+    r.threads = o.threads;
+  }
+  return r;
+}
+
+/** Model ids from "hybrid,kpatch" or "all"; unknown names are an error. */
+export function modelsFrom(list: string): ModelId[] {
+  const { models, unknown } = parseModelList(list);
+  if (unknown.length) throw new SimRequestError(`unknown model ${unknown.map((u) => `"${u}"`).join(', ')}: use ${MODEL_IDS.join(', ')} or all`);
+  if (models.length === 0) throw new SimRequestError('no consistency model named');
+  return models;
+}
+
+/** Reads and validates a *.klpmodel.json file; errors come back positioned, one per line. */
+export function loadModelFile(path: string): ModelFileSpec {
+  let bytes: Buffer;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new SimRequestError(`cannot read ${path}: it is a directory`);
+    if (st.size > MAX_MODEL_FILE_BYTES) throw new SimRequestError(`${path} is ${st.size} bytes; model files are limited to ${MAX_MODEL_FILE_BYTES} bytes`);
+    bytes = readFileSync(path);
+  } catch (e) {
+    if (e instanceof SimRequestError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SimRequestError(code === 'ENOENT' ? `cannot read ${path}: no such file` : `cannot read ${path}: ${code ?? String(e)}`);
+  }
+  const { model, errors } = parseModelFile(decodeBytes(bytes).text, path);
+  if (errors.length || !model) throw new SimRequestError(formatModelFileErrors(path, errors).trimEnd());
+  return model;
+}
+
+export interface PatchWorkload extends Workload {
+  notes: string[];
+}
+
+/** The workload a patch analysis implies; an error when the patch changes no function. */
+export function workloadOf(analysis: PatchAnalysis, name: string): PatchWorkload {
+  if (analysis.files.length === 0) throw new SimRequestError(`${name}: no file changes found; is it a unified diff?`);
+  const w = workloadFromAnalysis(analysis);
+  if (w.patch.functions.length === 0) throw new SimRequestError(`${name}: the patch changes no function, so there is no transition to simulate${w.notes.length ? ` (${w.notes[0]})` : ''}`);
+  return w;
+}
+
+/** The machine for a request: a model file on its own, or a profile / model file carrying the patch's workload. */
+export function machineFor(workload: Workload | undefined, req: SimRequest, modelFile?: string): ModelSpec {
+  try {
+    if (modelFile) {
+      if (req.model) throw new SimRequestError('give either a model file or a model, not both');
+      return composeModel(loadModelFile(modelFile), workload, req.kernel);
+    }
+    const m = req.model ?? 'idle-server';
+    if (isProfileName(m)) return composeModel(m, workload, req.kernel);
+    if (m.endsWith('.json')) return composeModel(loadModelFile(m), workload, req.kernel);
+    throw new SimRequestError(`unknown model "${m}": use one of ${PROFILE_NAMES.join(', ')} or a .klpmodel.json file`);
+  } catch (e) {
+    if (e instanceof ComposeError) throw new SimRequestError(e.message);
+    throw e;
+  }
+}
+
+export type SimOutcome = { kind: 'run'; spec: ModelSpec; result: SimResult } | { kind: 'fleet'; result: FleetResult };
+
+/** Runs a request: one machine, or a fleet (drawn from the built-in mix unless a model is named). */
+export async function runRequest(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void): Promise<SimOutcome> {
+  const models = req.models ?? [...MODEL_IDS];
+  if (req.fleet !== undefined) {
+    const src =
+      modelFile || req.model || !workload
+        ? { kind: 'model' as const, spec: machineFor(workload, req, modelFile) }
+        : { kind: 'mix' as const, patch: workload.patch, tasks: workload.tasks, ...(req.kernel ? { kernel: req.kernel } : {}) };
+    const result = await runFleet(src, { machines: req.fleet, seed: req.seed ?? 1, models, ...(req.threads !== undefined ? { threads: req.threads } : {}), ...(onProgress ? { onProgress } : {}) });
+    return { kind: 'fleet', result };
+  }
+  const spec = machineFor(workload, req, modelFile);
+  const result = simulate(spec, { ...(req.seed !== undefined ? { seed: req.seed } : {}), models, trace: !!req.trace });
+  return { kind: 'run', spec, result };
+}
