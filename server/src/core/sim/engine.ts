@@ -5,7 +5,7 @@
  * contexts switch, and fills in its metrics.
  */
 import { Oracle, round } from './oracle';
-import { Cursor, spawnChild, type CursorHost, type Frame, type Machine, type Task, type Version } from './world';
+import { Cursor, ModelError, spawnChild, type CursorHost, type Frame, type Machine, type Task, type Version } from './world';
 import { DEFAULT_TIMING, type Lane, type LaneState, type KernelProfile, type ModelId, type ModelResult, type Segment, type StallReason, type Timing, type TraceEvent } from './types';
 
 export interface RunOptions {
@@ -20,6 +20,18 @@ export interface ConsistencyModel {
   /** One line for reports. */
   title: string;
   run(m: Machine, opts: RunOptions): ModelResult;
+}
+
+/** The run's timing constants: the defaults with the model's overrides, checked (a zero period would never advance). */
+export function timingOf(m: Machine): Timing {
+  const timing = { ...DEFAULT_TIMING, ...(m.spec.timing ?? {}) };
+  for (const [k, v] of Object.entries(timing)) {
+    const periodic = k === 'retryMs' || k === 'kgraftTimeoutMs' || k === 'gracePeriodMs' || k === 'signalsEvery';
+    const counted = k === 'kpatchAttempts' || k === 'kspliceTries';
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (periodic && v <= 0) || (counted && (v > 1000 || !Number.isInteger(v))))
+      throw new ModelError(`timing.${k} must be a ${counted ? 'whole number up to 1000' : periodic ? 'positive number' : 'non-negative number'}, got ${String(v)}`);
+  }
+  return timing;
 }
 
 /** Kernel profile → a comparable number (6.16 → 616). */
@@ -58,6 +70,7 @@ export abstract class Run implements CursorHost {
   notes: string[] = [];
   callbacks: ModelResult['callbacks'] = [];
   private traced = 0;
+  private forkRefused = false;
   private readonly lanes = new Map<string, Lane & { rank: number; order: number }>();
   private readonly held: NonNullable<ModelResult['heldBy']> = [];
 
@@ -65,7 +78,7 @@ export abstract class Run implements CursorHost {
     readonly m: Machine,
     readonly opts: RunOptions,
   ) {
-    this.timing = { ...DEFAULT_TIMING, ...(m.spec.timing ?? {}) };
+    this.timing = timingOf(m);
     this.t0 = m.spec.enableAtMs ?? 100;
     this.horizon = m.spec.durationMs ?? 120_000;
     this.oracle = new Oracle(m);
@@ -100,6 +113,11 @@ export abstract class Run implements CursorHost {
 
   onFork(c: Cursor, program: Segment[], name: string | undefined, t: number): void {
     const child = spawnChild(this.m, c.task, program, name, t, c.forks);
+    if (!child) {
+      if (!this.forkRefused) this.notes.push(`${c.task.name} forks at ${round(t)} ms, but the machine is at its task limit (or the child's program takes no time): later forks are not modeled`);
+      this.forkRefused = true;
+      return;
+    }
     this.inherit(child, c.task, t);
     this.log(t, child.name, 'fork', `child of ${c.task.name}`);
   }

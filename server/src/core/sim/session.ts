@@ -15,6 +15,7 @@ import { isProfileName, PROFILE_NAMES } from './profiles';
 import { parseModelList, simulate } from './simulate';
 import { runFleet } from './fleetPool';
 import type { FleetResult } from './fleet';
+import { buildMachine, ModelError } from './world';
 import { MODEL_IDS, type KernelProfile, type ModelId, type ModelSpec, type SimResult } from './types';
 
 export const KERNEL_PROFILES: readonly KernelProfile[] = ['4.0', '4.12', '4.15', '5.1', '5.16', '6.1', '6.4', '6.16'];
@@ -133,12 +134,22 @@ export type SimOutcome = { kind: 'run'; spec: ModelSpec; result: SimResult } | {
 
 /** Runs a request: one machine, or a fleet (drawn from the built-in mix unless a model is named). */
 export async function runRequest(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void): Promise<SimOutcome> {
+  try {
+    return await runChecked(workload, req, modelFile, onProgress);
+  } catch (e) {
+    if (e instanceof ModelError) throw new SimRequestError(e.message);
+    throw e;
+  }
+}
+
+async function runChecked(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void): Promise<SimOutcome> {
   const models = req.models ?? [...MODEL_IDS];
   if (req.fleet !== undefined) {
     const src =
       modelFile || req.model || !workload
         ? { kind: 'model' as const, spec: machineFor(workload, req, modelFile) }
         : { kind: 'mix' as const, patch: workload.patch, tasks: workload.tasks, ...(req.kernel ? { kernel: req.kernel } : {}) };
+    if (src.kind === 'model') buildMachine(src.spec, 0); // a broken machine fails here, with its message, not in a worker
     const result = await runFleet(src, { machines: req.fleet, seed: req.seed ?? 1, models, ...(req.threads !== undefined ? { threads: req.threads } : {}), ...(onProgress ? { onProgress } : {}) });
     return { kind: 'fleet', result };
   }

@@ -68,10 +68,28 @@ export interface Machine {
   byCpu: Task[][];
   /** Forked children get consecutive ids after the spec tasks. */
   nextId: number;
+  /** How many tasks the spec itself has. */
+  specTasks: number;
 }
+
+/** A machine that cannot be run (a program that takes no time, too many tasks): the message names the task. */
+export class ModelError extends Error {}
+
+/** Tasks a machine may have, forked children included. */
+export const MAX_TASKS = 200_000;
+/** Forked children a run follows (a fork bomb stops here, with a note). */
+export const MAX_CHILDREN = 20_000;
 
 /** Builds the task instances of a model. Deterministic: names, CPUs and ids depend only on the spec. */
 export function buildMachine(spec: ModelSpec, seed: number): Machine {
+  let total = 0;
+  for (const ts of spec.tasks) {
+    total += ts.count ?? 1;
+    if (ts.program.length === 0) throw new ModelError(`task ${ts.name}: its program is empty`);
+    if (!(programShape(ts.program, new Set()).cycleMean > 0)) throw new ModelError(`task ${ts.name}: its program takes no time (every step lasts 0 ms), so it would run forever at one instant; give a step a duration`);
+  }
+  if (total > MAX_TASKS) throw new ModelError(`the machine has ${total} tasks; the simulator takes at most ${MAX_TASKS}`);
+  if (!(spec.cpus >= 1)) throw new ModelError('the machine needs at least one CPU');
   const patched = new Set([...spec.patch.functions, ...(spec.patch.nops ?? [])]);
   const tracked = new Set(patched);
   for (const [a, b] of spec.patch.sharedData ?? []) {
@@ -118,7 +136,7 @@ export function buildMachine(spec: ModelSpec, seed: number): Machine {
       cycleMean: 0,
     });
   }
-  return { spec, seed, tasks, idle, patched, tracked, onlineCpus: online, byCpu, nextId: tasks.length };
+  return { spec, seed, tasks, idle, patched, tracked, onlineCpus: online, byCpu, nextId: tasks.length, specTasks: tasks.length };
 }
 
 function programShape(program: Segment[], tracked: Set<string>) {
@@ -130,10 +148,10 @@ function programShape(program: Segment[], tracked: Set<string>) {
   for (const s of program) {
     if ('user' in s) {
       hasUser = true;
-      cycleMean += meanOf(s.user);
+      cycleMean += pos(meanOf(s.user));
     } else if ('kernel' in s || 'sleep' in s) {
       const chain = 'kernel' in s ? s.kernel : s.sleep;
-      cycleMean += meanOf(s.ms);
+      cycleMean += pos(meanOf(s.ms));
       if (chain.some((f) => tracked.has(f))) relevant = true;
       prefix = prefix === undefined ? chain.slice() : prefix.slice(0, commonPrefix(prefix, chain));
     } else {
@@ -143,6 +161,8 @@ function programShape(program: Segment[], tracked: Set<string>) {
   }
   return { relevant, structural, cycleMean, persistent: hasUser || !prefix ? 0 : prefix.length };
 }
+
+const pos = (x: number) => (x > 0 ? x : 0);
 
 export function commonPrefix(a: readonly string[], b: readonly string[]): number {
   const n = Math.min(a.length, b.length);
@@ -244,9 +264,8 @@ export class Cursor {
   }
 
   private duration(s: Segment): number {
-    if ('user' in s) return this.rng.draw(s.user);
-    if ('kernel' in s || 'sleep' in s) return this.rng.draw(s.ms);
-    return 0;
+    const d = 'user' in s ? this.rng.draw(s.user) : 'kernel' in s || 'sleep' in s ? this.rng.draw(s.ms) : 0;
+    return d > 0 ? d : 0; // negative or NaN (a hand-built spec) counts as zero: time never runs backwards
   }
 
   /** Moves to the next segment. */
@@ -276,7 +295,11 @@ export class Cursor {
     const s = p[i];
     this.index = i;
     if ('fork' in s) {
+      // From user mode a fork is a clone() system call: into the kernel and back out.
+      const syscall = this.mode === 'user' && this.task.kind === 'user';
+      if (syscall) this.leftUser(t);
       this.host.onFork?.(this, s.fork.program, s.fork.name, t);
+      if (syscall) this.host.onExitToUser?.(this, t);
       this.forks++;
       this.start = this.end = t;
       return this.advance();
@@ -467,9 +490,10 @@ export class Cursor {
   }
 }
 
-/** A forked child of `parent`, with the next id. */
-export function spawnChild(m: Machine, parent: Task, program: Segment[], name: string | undefined, t: number, n: number): Task {
+/** A forked child of `parent`, with the next id; undefined past MAX_TASKS or for a child whose program takes no time. */
+export function spawnChild(m: Machine, parent: Task, program: Segment[], name: string | undefined, t: number, n: number): Task | undefined {
   const shape = programShape(program, m.tracked);
+  if (m.tasks.length >= MAX_TASKS || m.nextId - m.specTasks >= MAX_CHILDREN || !(shape.cycleMean > 0) && !program.some((s) => 'exit' in s)) return undefined;
   const child: Task = {
     id: m.nextId++,
     name: `${name ?? parent.name}[${parent.name}#${n}]`,

@@ -5,15 +5,14 @@
  * kprobe users of the function: their site is the bytes the jump overwrites,
  * so a patched function with such users is refused up front.
  */
-import type { ConsistencyModel } from '../engine';
+import { timingOf, type ConsistencyModel } from '../engine';
 import { StopMachineRun } from './stopMachine';
-import { DEFAULT_TIMING } from '../types';
 
 export const directJump: ConsistencyModel = {
   id: 'direct-jump',
   title: 'direct jump (no ftrace): stop_machine + stack check',
   run: (m, opts) => {
-    const t = { ...DEFAULT_TIMING, ...(m.spec.timing ?? {}) };
+    const t = timingOf(m);
     return new StopMachineRun(m, opts, {
       id: 'direct-jump',
       attempts: Array.from({ length: t.kpatchAttempts }, (_, k) => k * (t.kpatchRetryMs + t.insmodMs)),

@@ -6,15 +6,14 @@
  * time); after the fifth failure the module is unloaded. Success switches
  * every context at once, post_patch inside the window.
  */
-import type { ConsistencyModel } from '../engine';
+import { timingOf, type ConsistencyModel } from '../engine';
 import { StopMachineRun } from './stopMachine';
-import { DEFAULT_TIMING } from '../types';
 
 export const kpatch: ConsistencyModel = {
   id: 'kpatch',
   title: 'kpatch.ko: stop_machine + stack check, 5 tries',
   run: (m, opts) => {
-    const t = { ...DEFAULT_TIMING, ...(m.spec.timing ?? {}) };
+    const t = timingOf(m);
     const attempts = Array.from({ length: t.kpatchAttempts }, (_, k) => k * (t.kpatchRetryMs + t.insmodMs));
     return new StopMachineRun(m, opts, {
       id: 'kpatch',

@@ -5,15 +5,14 @@
  * for addresses inside the whole patched set; a hit is CODE_BUSY. After the
  * last busy try: "Aborted. stack check: to-be-replaced code is busy".
  */
-import type { ConsistencyModel } from '../engine';
+import { timingOf, type ConsistencyModel } from '../engine';
 import { StopMachineRun } from './stopMachine';
-import { DEFAULT_TIMING } from '../types';
 
 export const ksplice: ConsistencyModel = {
   id: 'ksplice',
   title: 'Ksplice: stop_machine + conservative stack scan, 5 tries',
   run: (m, opts) => {
-    const t = { ...DEFAULT_TIMING, ...(m.spec.timing ?? {}) };
+    const t = timingOf(m);
     return new StopMachineRun(m, opts, {
       id: 'ksplice',
       attempts: Array.from({ length: t.kspliceTries }, (_, k) => k * t.kspliceRetryMs),
