@@ -6,8 +6,8 @@
  * kgr_task_safe() safe point. Interrupt context flips per CPU right after
  * apply, whatever the interrupted task is. Every KGR_TIMEOUT the work checks
  * for tasks still in progress; later versions send them a fake signal; none
- * left: finalize. There are no stack checks. Workqueue workers and
- * kthread_worker loops count as annotated (the kGraft core handled them).
+ * left: finalize. There are no stack checks. Which kthread loops count as
+ * annotated: CORE_LOOPS below.
  */
 import { Run, V3_WINDOW_MS, type ConsistencyModel } from '../engine';
 import { irqCpus, irqPass } from '../irq';
@@ -20,7 +20,36 @@ export const kgraft: ConsistencyModel = {
   run: (m, opts) => new KgraftRun(m, opts).go(),
 };
 
-const CORE_LOOPS = new Set(['worker_thread', 'kthread_worker_fn', 'rescuer_thread']);
+/**
+ * Loops that migrate at their top: workqueue workers and kthread_worker
+ * loops (the kGraft core), and the base kernel's kthread main loops, where the
+ * SLE kernels that shipped kGraft call kgr_task_safe() (the base kernel's and
+ * its in-tree modules'). A kthread outside this
+ * list (a driver's, or one the patch adds) migrates only at a freezer point or
+ * a `safePoint` the model declares.
+ */
+const CORE_LOOPS = new Set([
+  'worker_thread',
+  'rescuer_thread',
+  'kthread_worker_fn',
+  'smpboot_thread_fn',
+  'rcu_gp_kthread',
+  'rcu_tasks_kthread',
+  'kswapd',
+  'kcompactd',
+  'khugepaged',
+  'kjournald2',
+  'kauditd_thread',
+  'watchdog',
+  'oom_reaper',
+  'kthreadd',
+  // in-tree modules the distribution kernel ships
+  'md_thread',
+  'xfsaild',
+  'nfsd',
+  'lockd',
+  'scsi_error_handler',
+]);
 
 /** A kthread whose program has no freezer point, safe point or core-handled loop can never migrate. */
 function canMigrate(task: Task): boolean {
@@ -35,6 +64,9 @@ function canMigrate(task: Task): boolean {
   };
   return walk(task.program);
 }
+
+/** A kthread's main loop function: the first frame after kthread(). */
+const loopOf = (c: Cursor) => c.stack.find((f) => f.fn !== 'kthread')?.fn;
 
 class KgraftRun extends Run {
   private started = false;
@@ -129,8 +161,8 @@ class KgraftRun extends Run {
         const st = c.sleepState();
         if (task.kind === 'user') {
           if (st === 'interruptible') c.wake(t, 'exit');
-        } else if (st && st !== 'killable' && c.freezable()) {
-          // wake_up_process: the kthread wakes, calls try_to_freeze() and migrates.
+        } else if (st && st !== 'killable' && (c.freezable() || c.stack.some((f) => CORE_LOOPS.has(f.fn)))) {
+          // wake_up_process: the kthread wakes, passes try_to_freeze() or its loop's kgr_task_safe(), and migrates.
           this.switchTask(c, 1, t, 'KGR_SAFE_POINT');
         }
       }
@@ -138,8 +170,8 @@ class KgraftRun extends Run {
     for (const task of this.m.tasks) {
       if (!this.pending[task.id] || this.finalAt !== null) continue;
       const c = this.cursor(task);
-      const top = c.stack[c.stack.length - 1];
-      this.stall.set(task.id, task.kind === 'user' ? { reason: 'IN_KERNEL', ...(top ? { function: top.fn } : {}) } : { reason: 'NOT_ANNOTATED', ...(c.stack[1] ? { function: c.stack[1].fn } : {}) });
+      const top = c.patchedFrame(this.m.patched) ?? [...c.stack].reverse().find((f) => !/^_*schedule/.test(f.fn));
+      this.stall.set(task.id, task.kind === 'user' ? { reason: 'IN_KERNEL', ...(top ? { function: top.fn } : {}) } : { reason: 'NOT_ANNOTATED', ...(loopOf(c) ? { function: loopOf(c) } : {}) });
     }
     const end = this.finalAt ?? this.horizon;
     if (irqCpus(this).size) irqPass(this, t0, Math.min(end, t0 + 30_000), () => ({ version: 1, on: 'the CPU ran the kGraft work item' }));
