@@ -7,7 +7,8 @@
  *   each pending task is stack-checked (klp_try_switch_task): no reliable
  *   stacktrace, running, unreliable frame (or preempted with the FP unwinder,
  *   or a trace of 100+ entries), or a frame of the old version of S(P) keeps it;
- * - tasks switch without a check on return to user space, idle tasks in the
+ * - tasks switch without a check on return to user space (from a system call,
+ *   or from the timer interrupt of a task running user code), idle tasks in the
  *   idle loop (kicked from 5.16; otherwise at their next wake-up), offline
  *   CPUs' idle tasks at once, kthreads at cond_resched() (6.4–6.15) or on a
  *   freezable sleep in __schedule() (6.16+), both after a stack check of self;
@@ -25,6 +26,9 @@ import { Occupancy, irqCpus, irqPass } from '../irq';
 import { Rng, hashSeed } from '../rng';
 import type { Cursor, Machine, Task, Version } from '../world';
 import type { AdminAction, ModelResult } from '../types';
+
+/** A timer tick (HZ=250): a task running user code returns to user mode from an interrupt within this long. */
+const TICK_MS = 4;
 
 export const hybrid: ConsistencyModel = {
   id: 'hybrid',
@@ -45,6 +49,7 @@ class HybridRun extends Run {
   private hookChecked: number[] = [];
   private lastSwitch: number[] = [];
   private completionAt: number | null = null;
+  private transitionStart = 0;
   private postPatchAt: number | null = null;
   private occupancy: Occupancy;
   private readonly rng: Rng;
@@ -92,6 +97,14 @@ class HybridRun extends Run {
   private stepTask(c: Cursor, t: number): void {
     for (;;) {
       if (!this.pending[c.task.id]) return; // switched on the way; the settle pass follows it further if needed
+      if (c.mode === 'user' && c.task.kind === 'user') {
+        // Running user code: the next timer interrupt returns to user mode through the same exit path.
+        const at = Math.max(c.start, this.transitionStart) + TICK_MS;
+        if (at < c.end && at <= t) {
+          this.switchTask(c, this.target, at, 'EXIT_TO_USER');
+          return;
+        }
+      }
       if (this.hookSince <= t) this.hook(c, Math.min(c.end, t));
       if (c.end > t || c.mode === 'exited') return;
       c.advance();
@@ -120,6 +133,7 @@ class HybridRun extends Run {
   }
 
   private startTransition(t: number, target: Version): void {
+    this.transitionStart = t;
     this.target = target;
     this.inTransition = true;
     this.cnt = 0;
