@@ -154,7 +154,9 @@ test('8: an IRQ on a CPU whose task has not switched runs old f under hybrid (V3
   assert.match(irq(r.kgraft), /runs the new f/);
   const v3 = r.hybrid.violations.find((v) => v.class === 'V3')!;
   assert.match(v3.explanation, /IRQ on CPU 3 runs old f/);
-  for (const id of stopModels) assert.equal(r[id].violationCounts.V3, 0, id);
+  for (const id of [...stopModels, 'refcount'] as ModelId[]) assert.equal(r[id].violationCounts.V3, 0, id);
+  // The null model: the IRQ reaches new f once f has switched, whatever the interrupted task.
+  assert.match(irq(r.null), /runs the new f/);
 });
 
 test('9: force during scenario 2: hybrid switches T with old f on its stack (U), then V1, and the module can never be removed', () => {
@@ -167,6 +169,9 @@ test('9: force during scenario 2: hybrid switches T with old f on its stack (U),
   assert.equal(u.timeMs, 5000);
   assert.match(u.explanation, /FORCE/);
   assert.equal(h.violationCounts.V1, 1);
+  // kGraft's analogue, kgr_unmark_processes(), declares T migrated while it sleeps in old f.
+  assert.ok(r.kgraft.violations.some((v) => v.class === 'U' && v.task === 'T' && /FORCE/.test(v.explanation)));
+  assert.ok(r.kgraft.completed);
   // kpatch's analogue (KPATCH_FORCE_UNSAFE) skips the check; Ksplice has none.
   assert.ok(r.kpatch.completed && r.kpatch.violationCounts.U === 1);
   assert.equal(r.ksplice.completed, false);
@@ -182,6 +187,12 @@ test('10: reverse mid-transition: the switched tasks go back, the transition com
   assert.ok(h.trace!.some((e) => e.event === 'complete' && e.detail === 'unpatching complete'));
   assert.deepEqual(classes(h), []);
   assert.match(r.kpatch.failed!, /cancelled/);
+  // kGraft reverts through REVERT_SLOW: migrated tasks go back at their next boundary.
+  const k = r.kgraft;
+  assert.equal(k.completed, false);
+  assert.ok(k.trace!.some((e) => e.event === 'revert'));
+  assert.ok(k.trace!.some((e) => e.event === 'switch' && /new → old/.test(e.detail!)));
+  assert.ok(k.callbacks!.some((c) => c.name === 'post_unpatch'));
 });
 
 test('11: fork during the transition: the child inherits the pending state and switches at its first return to user', () => {

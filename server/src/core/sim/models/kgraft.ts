@@ -12,7 +12,7 @@
 import { Run, V3_WINDOW_MS, type ConsistencyModel } from '../engine';
 import { irqCpus, irqPass } from '../irq';
 import type { Cursor, Task, Version } from '../world';
-import type { ModelResult, Segment } from '../types';
+import type { AdminAction, ModelResult, Segment } from '../types';
 
 export const kgraft: ConsistencyModel = {
   id: 'kgraft',
@@ -69,14 +69,16 @@ function canMigrate(task: Task): boolean {
 const loopOf = (c: Cursor) => c.stack.find((f) => f.fn !== 'kthread')?.fn;
 
 class KgraftRun extends Run {
-  private started = false;
+  private inTransition = false;
+  /** The universe every context runs outside a transition. */
+  private global: Version = 0;
+  private target: Version = 1;
   private finalAt: number | null = null;
   private afterSafe: boolean[] = [];
   private lastSwitch: number[] = [];
 
   resolve(task: Task, _fn: string, _t: number): Version {
-    if (this.finalAt !== null) return 1;
-    return this.started ? (this.ps[task.id] ?? 0) : 0;
+    return this.inTransition ? (this.ps[task.id] ?? this.global) : this.global;
   }
 
   override switchTask(c: Cursor, to: Version, t: number, mechanism: string): void {
@@ -84,94 +86,87 @@ class KgraftRun extends Run {
     this.lastSwitch[c.task.id] = t;
   }
 
+  private migrating(c: Cursor): boolean {
+    return this.inTransition && !!this.pending[c.task.id];
+  }
+
   onEnterKernel(c: Cursor, t: number): void {
-    if (this.started && this.pending[c.task.id] && c.task.kind === 'user') this.switchTask(c, 1, t, 'KERNEL_ENTRY');
+    if (this.migrating(c) && c.task.kind === 'user') this.switchTask(c, this.target, t, 'KERNEL_ENTRY');
   }
 
   onExitToUser(c: Cursor, t: number): void {
-    if (this.started && this.pending[c.task.id]) this.switchTask(c, 1, t, 'EXIT_TO_USER');
+    if (this.migrating(c)) this.switchTask(c, this.target, t, 'EXIT_TO_USER');
   }
 
-  /** Workqueue workers and kthread_worker loops are migrated by the core at each loop. */
+  /** Workqueue workers, kthread_worker loops and the annotated kthread loops migrate at each loop. */
   onLoop(c: Cursor, t: number): void {
-    if (this.started && this.pending[c.task.id] && c.stack.some((f) => CORE_LOOPS.has(f.fn))) this.switchTask(c, 1, t, 'KGR_SAFE_POINT');
+    if (this.migrating(c) && c.stack.some((f) => CORE_LOOPS.has(f.fn))) this.switchTask(c, this.target, t, 'KGR_SAFE_POINT');
   }
 
   onSegment(c: Cursor, t: number): void {
     const id = c.task.id;
-    if (c.task.kind !== 'user' && this.started && this.pending[id] && this.afterSafe[id]) this.switchTask(c, 1, t, 'KGR_SAFE_POINT');
+    if (c.task.kind !== 'user' && this.migrating(c) && this.afterSafe[id]) this.switchTask(c, this.target, t, 'KGR_SAFE_POINT');
     this.afterSafe[id] = c.freezable() || c.safePoint();
+  }
+
+  /** Marks every task that is not in the target universe (kgr_mark_processes). */
+  private mark(t: number, target: Version): void {
+    this.target = target;
+    this.inTransition = true;
+    for (const task of this.m.tasks) {
+      const c = this.cursor(task);
+      c.stepTo(t);
+      this.ps[task.id] ??= this.global;
+      this.pending[task.id] = c.mode !== 'exited' && this.ps[task.id] !== target;
+      if (this.pending[task.id]) this.taskLane(task, t, 'pending');
+    }
   }
 
   go(): ModelResult {
     const t0 = this.t0;
     this.callback('pre_patch', t0);
     this.log(t0, undefined, 'enable', 'kgr_modify_kernel: slow stubs in place, every task marked in progress, IRQ context switched per CPU');
-    for (const task of this.m.tasks) {
-      const c = this.cursor(task);
-      c.stepTo(t0);
-      this.ps[task.id] = 0;
-      this.pending[task.id] = c.mode !== 'exited';
-      if (this.pending[task.id]) this.taskLane(task, t0, 'pending');
-    }
-    this.started = true;
+    this.mark(t0, 1);
     this.notes.push('idle tasks and interrupt context migrate right after apply (schedule_on_each_cpu)');
     const every = this.timing.kgraftTimeoutMs;
     const stuck = new Set<number>();
     for (const task of this.m.tasks) if (!canMigrate(task) && !task.relevant) stuck.add(task.id);
+    const actions = [...(this.m.spec.actions ?? [])].sort((a, b) => a.atMs - b.atMs);
+    let ai = 0;
+    let idleUntil = Infinity;
     for (let t = t0 + every; t <= this.horizon; t += every) {
-      let left = 0;
-      for (let i = 0; i < this.m.tasks.length; i++) {
-        const task = this.m.tasks[i];
-        if (!this.pending[task.id]) continue;
-        if (stuck.has(task.id)) {
-          left++;
+      while (ai < actions.length && actions[ai].atMs <= t) this.action(actions[ai].do, actions[ai++].atMs);
+      if (!this.inTransition) {
+        if (ai >= actions.length) break;
+        continue;
+      }
+      if (t < idleUntil) {
+        const left = this.check(t, stuck);
+        if (left === 0) {
+          this.finalize(t);
           continue;
         }
-        const c = this.cursor(task);
-        // Walk only until it migrates; the oracle's settle pass follows it further if needed.
-        while (c.end <= t && c.mode !== 'exited' && this.pending[task.id]) c.advance();
-        if (!this.pending[task.id]) continue;
-        if (c.mode === 'exited') {
-          this.pending[task.id] = false;
+        this.retries++;
+        if (left === stuck.size && stuck.size > 0) {
+          // Only kthreads that can never migrate are left: nothing changes until an action or the end.
+          this.log(t, undefined, 'check', `${left} kthreads still in progress and none of them has a migration point (kgr_task_safe, try_to_freeze): the patch stays in transition`);
+          idleUntil = ai < actions.length ? actions[ai].atMs : Infinity;
           continue;
         }
-        left++;
+        this.log(t, undefined, 'check', `${left} tasks still in progress after timeout; signalling them`);
+        this.signal(t);
+      } else {
+        this.retries++;
+        this.signalsSent += stuck.size;
       }
-      if (left === 0) {
-        this.finalAt = t;
-        this.stall.clear();
-        this.log(t, undefined, 'finalize', 'kgr_finalize: fast stubs, every context runs the new code');
-        this.callback('post_patch', t);
-        break;
-      }
-      this.retries++;
-      if (left === stuck.size && stuck.size > 0 && t + every <= this.horizon) {
-        // Only kthreads that can never migrate are left: nothing changes until the end.
-        this.retries += Math.floor((this.horizon - t) / every);
-        this.signalsSent += stuck.size * (Math.floor((this.horizon - t) / every) + 1);
-        this.log(t, undefined, 'check', `${left} kthreads still in progress and none of them has a migration point (kgr_task_safe, try_to_freeze): the patch stays in transition`);
-        break;
-      }
-      this.log(t, undefined, 'check', `${left} tasks still in progress after timeout; signalling them`);
+    }
+    if (this.inTransition) {
       for (const task of this.m.tasks) {
         if (!this.pending[task.id]) continue;
         const c = this.cursor(task);
-        this.signalsSent++;
-        const st = c.sleepState();
-        if (task.kind === 'user') {
-          if (st === 'interruptible') c.wake(t, 'exit');
-        } else if (st && st !== 'killable' && (c.freezable() || c.stack.some((f) => CORE_LOOPS.has(f.fn)))) {
-          // wake_up_process: the kthread wakes, passes try_to_freeze() or its loop's kgr_task_safe(), and migrates.
-          this.switchTask(c, 1, t, 'KGR_SAFE_POINT');
-        }
+        const top = c.patchedFrame(this.m.patched) ?? [...c.stack].reverse().find((f) => !/^_*schedule/.test(f.fn));
+        this.stall.set(task.id, task.kind === 'user' ? { reason: 'IN_KERNEL', ...(top ? { function: top.fn } : {}) } : { reason: 'NOT_ANNOTATED', ...(loopOf(c) ? { function: loopOf(c) } : {}) });
       }
-    }
-    for (const task of this.m.tasks) {
-      if (!this.pending[task.id] || this.finalAt !== null) continue;
-      const c = this.cursor(task);
-      const top = c.patchedFrame(this.m.patched) ?? [...c.stack].reverse().find((f) => !/^_*schedule/.test(f.fn));
-      this.stall.set(task.id, task.kind === 'user' ? { reason: 'IN_KERNEL', ...(top ? { function: top.fn } : {}) } : { reason: 'NOT_ANNOTATED', ...(loopOf(c) ? { function: loopOf(c) } : {}) });
     }
     const end = this.finalAt ?? this.horizon;
     if (irqCpus(this).size) irqPass(this, t0, Math.min(end, t0 + 30_000), () => ({ version: 1, on: 'the CPU ran the kGraft work item' }));
@@ -179,5 +174,83 @@ class KgraftRun extends Run {
     const v3Until = Math.min(end, this.t0 + V3_WINDOW_MS);
     this.settle((c) => c.keeStart <= (this.lastSwitch[c.task.id] ?? -Infinity) || !!c.frameNot(this.ps[c.task.id] ?? 0, this.m.patched) || (v3 && !this.sawNew[c.task.id] && c.end <= v3Until));
     return this.result('kgraft', this.finalAt, { postPatchAtMs: this.finalAt });
+  }
+
+  /** Walks the tasks still in progress to t; returns how many are left. */
+  private check(t: number, stuck: Set<number>): number {
+    let left = 0;
+    for (let i = 0; i < this.m.tasks.length; i++) {
+      const task = this.m.tasks[i];
+      if (!this.pending[task.id]) continue;
+      if (stuck.has(task.id)) {
+        left++;
+        continue;
+      }
+      const c = this.cursor(task);
+      // Walk only until it migrates; the oracle's settle pass follows it further if needed.
+      while (c.end <= t && c.mode !== 'exited' && this.pending[task.id]) c.advance();
+      if (!this.pending[task.id]) continue;
+      if (c.mode === 'exited') {
+        this.pending[task.id] = false;
+        continue;
+      }
+      left++;
+    }
+    return left;
+  }
+
+  /** Later kGraft: a fake signal to every task still in progress. */
+  private signal(t: number): void {
+    for (const task of this.m.tasks) {
+      if (!this.pending[task.id]) continue;
+      const c = this.cursor(task);
+      this.signalsSent++;
+      const st = c.sleepState();
+      if (task.kind === 'user') {
+        if (st === 'interruptible') c.wake(t, 'exit');
+      } else if (st && st !== 'killable' && (c.freezable() || c.stack.some((f) => CORE_LOOPS.has(f.fn)))) {
+        // wake_up_process: the kthread wakes, passes try_to_freeze() or its loop's kgr_task_safe(), and migrates.
+        this.switchTask(c, this.target, t, 'KGR_SAFE_POINT');
+      }
+    }
+  }
+
+  private finalize(t: number): void {
+    this.inTransition = false;
+    this.global = this.target;
+    this.stall.clear();
+    if (this.target) {
+      this.finalAt ??= t;
+      this.log(t, undefined, 'finalize', 'kgr_finalize: fast stubs, every context runs the new code');
+      this.callback('post_patch', t);
+    } else {
+      this.log(t, undefined, 'finalize', 'kgr_finalize: revert complete, every context runs the old code');
+      this.notes.push(`revert complete at ${Math.round(t)} ms: every context runs the old code again`);
+      this.callback('post_unpatch', t);
+    }
+  }
+
+  private action(what: AdminAction, t: number): void {
+    if (what === 'force') {
+      if (!this.inTransition) return void this.notes.push(`force at ${t} ms: no migration in progress`);
+      // kgr_unmark_processes(): every task is declared migrated, wherever it is.
+      this.log(t, undefined, 'force', 'kgr_unmark_processes: every task marked migrated');
+      for (const task of this.m.tasks) {
+        if (!this.pending[task.id]) continue;
+        const c = this.cursor(task);
+        while (c.end <= t && c.mode !== 'exited' && this.pending[task.id]) c.advance();
+        if (this.pending[task.id]) this.switchTask(c, this.target, t, 'FORCE');
+      }
+      this.notes.push(`forced at ${t} ms (kgr_unmark_processes): tasks inside patched functions return into the other universe`);
+      return;
+    }
+    // Reverse or disable: REVERT_SLOW, the migrated tasks go back at their next boundary.
+    if (!this.inTransition && this.global === 0) return void this.notes.push(`${what} at ${t} ms: the patch is not applied`);
+    this.log(t, undefined, 'revert', 'REVERT_SLOW: migrated tasks go back to the old universe at their next kernel boundary');
+    if (!this.inTransition) this.callback('pre_unpatch', t);
+    for (const c of this.cursors) if (c) c.stepTo(t);
+    if (!this.inTransition) for (const task of this.m.tasks) this.ps[task.id] = this.global;
+    this.global = 0;
+    this.mark(t, 0);
   }
 }
