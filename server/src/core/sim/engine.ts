@@ -223,7 +223,11 @@ export abstract class Run implements CursorHost {
       removable: this.removable,
       ...extra,
     };
-    if (this.held.length) r.heldBy = [...this.held].sort((a, b) => b.switchedAtMs - a.switchedAtMs || a.task.localeCompare(b.task)).slice(0, 5);
+    if (this.held.length) {
+      // The last to switch; among equals, those held by a patched function first.
+      const inP = (h: { function?: string }) => (h.function && this.m.patched.has(h.function) ? 0 : 1);
+      r.heldBy = [...this.held].sort((a, b) => b.switchedAtMs - a.switchedAtMs || inP(a) - inP(b) || a.task.localeCompare(b.task)).slice(0, 5);
+    }
     if (this.m.spec.patch.callbacks) r.callbacks = this.callbacks;
     if (this.notes.length) r.notes = this.notes;
     if (this.trace) {

@@ -9,7 +9,7 @@
  * left: finalize. There are no stack checks. Which kthread loops count as
  * annotated: CORE_LOOPS below.
  */
-import { Run, V3_WINDOW_MS, type ConsistencyModel } from '../engine';
+import { Run, V3_WINDOW_MS, type ConsistencyModel, type Stall } from '../engine';
 import { irqCpus, irqPass } from '../irq';
 import type { Cursor, Task, Version } from '../world';
 import type { AdminAction, ModelResult, Segment } from '../types';
@@ -160,14 +160,7 @@ class KgraftRun extends Run {
         this.signalsSent += stuck.size;
       }
     }
-    if (this.inTransition) {
-      for (const task of this.m.tasks) {
-        if (!this.pending[task.id]) continue;
-        const c = this.cursor(task);
-        const top = c.patchedFrame(this.m.patched) ?? [...c.stack].reverse().find((f) => !/^_*schedule/.test(f.fn));
-        this.stall.set(task.id, task.kind === 'user' ? { reason: 'IN_KERNEL', ...(top ? { function: top.fn } : {}) } : { reason: 'NOT_ANNOTATED', ...(loopOf(c) ? { function: loopOf(c) } : {}) });
-      }
-    }
+    if (this.inTransition) for (const task of this.m.tasks) if (this.pending[task.id]) this.stall.set(task.id, this.why(this.cursor(task)));
     const end = this.finalAt ?? this.horizon;
     if (irqCpus(this).size) irqPass(this, t0, Math.min(end, t0 + 30_000), () => ({ version: 1, on: 'the CPU ran the kGraft work item' }));
     const v3 = this.oracle.v3;
@@ -195,8 +188,19 @@ class KgraftRun extends Run {
         continue;
       }
       left++;
+      this.stall.set(task.id, this.why(c));
     }
     return left;
+  }
+
+  /** Why a task has not migrated yet: a user task has not crossed the kernel boundary, a kthread has no migration point. */
+  private why(c: Cursor): Stall {
+    if (c.task.kind !== 'user') {
+      const loop = loopOf(c);
+      return { reason: canMigrate(c.task) ? 'IN_KERNEL' : 'NOT_ANNOTATED', ...(loop ? { function: loop } : {}) };
+    }
+    const top = c.patchedFrame(this.m.patched) ?? [...c.stack].reverse().find((f) => !/^_*schedule/.test(f.fn));
+    return { reason: 'IN_KERNEL', ...(top ? { function: top.fn } : {}) };
   }
 
   /** Later kGraft: a fake signal to every task still in progress. */
