@@ -61,6 +61,9 @@ test('2: T asleep interruptibly in f: hybrid stalls until the fake signal at ~15
   assert.deepEqual(ks.map((t, i) => Math.round(t - ks[0] - i * 1000)), [0, 0, 0, 0, 0]);
   assert.match(r.ksplice.failed!, /to-be-replaced code is busy/);
   assert.match(r.refcount.failed!, /EBUSY/);
+  // kGraft: T blocks until it returns to user; the later kGraft signals it at its first check (2 s).
+  assert.equal(r.kgraft.completionTimeMs, 4000);
+  assert.equal(r.kgraft.heldBy!.find((x) => x.task === 'T')!.reason, 'IN_KERNEL');
   // Null model: new calls are new at once; T's old activation is the unsafe switch.
   assert.equal(r.null.completed, true);
   assert.deepEqual(classes(r.null), ['U']);
@@ -82,6 +85,8 @@ test('3: T in D state for X s: hybrid waits X (+<=1 s), no signal helps; kpatch 
   const mid = run(SCENARIOS.dStateInF(6000));
   assert.equal(mid.kpatch.completed, true);
   assert.equal(mid.ksplice.completed, false);
+  assert.equal(short.null.completed, true, 'null: as scenario 2, no waiting');
+  assert.deepEqual(classes(short.null), ['U']);
   const long = run(SCENARIOS.dStateInF(20_000));
   assert.ok(done(long.hybrid) >= 19_900 && done(long.hybrid) <= 20_900, `${done(long.hybrid)}`);
   assert.equal(long.kpatch.completed, false);
@@ -187,6 +192,13 @@ test('10: reverse mid-transition: the switched tasks go back, the transition com
   assert.ok(h.trace!.some((e) => e.event === 'complete' && e.detail === 'unpatching complete'));
   assert.deepEqual(classes(h), []);
   assert.match(r.kpatch.failed!, /cancelled/);
+  // Once loaded, a reverse of Ksplice or kpatch is another stop_machine window (checked against the new code).
+  const loaded = run({ ...SCENARIOS.reverse(), tasks: SCENARIOS.dStateInF(1500).tasks });
+  for (const id of ['ksplice', 'kpatch'] as ModelId[]) {
+    assert.equal(loaded[id].completed, true, id);
+    assert.deepEqual(loaded[id].callbacks!.map((c) => c.name), ['pre_patch', 'post_patch', 'post_unpatch'], id);
+    assert.equal(loaded[id].pauses.count, loaded[id].retries + 2, `${id}: failed tries, the load, the unload`);
+  }
   // kGraft reverts through REVERT_SLOW: migrated tasks go back at their next boundary.
   const k = r.kgraft;
   assert.equal(k.completed, false);
