@@ -56,6 +56,8 @@ const builds = [
 // The kernel-tree index scans files in worker threads: a bundle of its own, next to cli.js.
 const worker = join(root, 'server/src/core/index/worker.ts');
 if (existsSync(worker)) builds.push({ ...common, entryPoints: { indexWorker: worker }, outdir: out });
+// The simulation view's script runs in a webview: a browser bundle, out/media/simView.js.
+builds.push({ ...common, platform: 'browser', format: 'iife', target: 'es2022', entryPoints: { simView: join(root, 'client/src/simView/main.ts') }, outdir: join(out, 'media') });
 // Fleet simulations run machines in worker threads: out/simWorker.js.
 const simWorker = join(root, 'server/src/core/sim/fleetWorker.ts');
 if (existsSync(simWorker)) builds.push({ ...common, entryPoints: { simWorker }, outdir: out });

@@ -1,9 +1,12 @@
 /**
  * The VS Code side: starts the language server (the same `klp-lens serve`
- * entry the CLI has) and registers the commands. No analysis happens here.
+ * entry the CLI has) and registers the commands, the simulation view and the
+ * status bar item. No analysis happens here.
  */
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { SimulationPanel } from './simulationPanel';
+import { HazardStatus } from './status';
 
 let client: LanguageClient | undefined;
 
@@ -27,7 +30,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       { scheme: 'untitled', language: 'diff' },
     ],
     synchronize: { configurationSection: 'livepatchLens' },
-    initializationOptions: settings(),
+    initializationOptions: { ...settings(), simulateLens: true },
     outputChannel: output,
   };
   client = new LanguageClient('livepatchLens', 'Livepatch Lens', serverOptions, clientOptions);
@@ -61,6 +64,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const choice = await (r.ok ? vscode.window.showInformationMessage(r.message, ...(main ? ['Open'] : [])) : vscode.window.showWarningMessage(r.message, ...(main ? ['Open'] : [])));
       if (choice === 'Open' && main) await vscode.window.showTextDocument(vscode.Uri.file(main));
     }),
+    vscode.commands.registerCommand('livepatchLens.simulate', async (uri?: string) => {
+      // From the code lens the patch's URI comes along; from the palette or the title bar, the active editor.
+      const doc = typeof uri === 'string' ? vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri) : vscode.window.activeTextEditor?.document;
+      if (!doc || !client) {
+        void vscode.window.showInformationMessage('Open a patch first.');
+        return;
+      }
+      SimulationPanel.show(context.extensionUri, client, doc);
+    }),
+    new HazardStatus(),
   );
   await client.start();
 }

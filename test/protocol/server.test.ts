@@ -457,3 +457,32 @@ test('livepatchLens/simulate answers with the CLI\'s JSON for the open patch, va
     await stop(s);
   }
 });
+
+test('a code lens at the top of a patch runs "Livepatch: Simulate Patch" (only for a client that has the command)', async () => {
+  const { readFileSync: read } = await import('node:fs');
+  const file = join(FIXTURES, 'patches', 'sim-sleeping-func.patch');
+  const u = pathToFileURL(file).toString();
+  const s = start({ debounceMs: 10 });
+  try {
+    const init = (await s.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null, initializationOptions: { simulateLens: true } })) as InitializeResult;
+    assert.ok(init.capabilities.codeLensProvider);
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text: read(file, 'utf8') } });
+    await s.waitFor((p) => p.uri === u);
+    const lenses = (await s.conn.sendRequest('textDocument/codeLens', { textDocument: { uri: u } })) as { range: { start: { line: number } }; command: { title: string; command: string; arguments: unknown[] } }[];
+    assert.equal(lenses.length, 1);
+    assert.equal(lenses[0].range.start.line, 0);
+    assert.equal(lenses[0].command.command, 'livepatchLens.simulate');
+    assert.deepEqual(lenses[0].command.arguments, [u]);
+    assert.match(lenses[0].command.title, /Simulate the transition \(1 patched function\)/);
+  } finally {
+    await stop(s);
+  }
+  const plain = start({ debounceMs: 10 });
+  try {
+    const init = (await plain.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: {}, workspaceFolders: null })) as InitializeResult;
+    assert.equal(init.capabilities.codeLensProvider, undefined, 'no lens for clients without the command (Neovim)');
+  } finally {
+    await stop(plain);
+  }
+});

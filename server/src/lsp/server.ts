@@ -7,6 +7,7 @@
 import { runRequest, SimRequestError, validateSimRequest, workloadOf } from '../core/sim/session';
 import type { SimResult } from '../core/sim/types';
 import type { FleetResult } from '../core/sim/fleet';
+import { FleetCancelled } from '../core/sim/fleetPool';
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,7 @@ import {
   type InitializeParams,
   type InitializeResult,
   type Hover,
+  type CodeLens,
   MarkupKind,
   RequestType,
   CodeActionKind,
@@ -99,8 +101,8 @@ export const GenerateModuleRequest = new RequestType<{ uri: string; out: string 
 export const SimulateRequest = new RequestType<Record<string, unknown>, SimulateResponse, void>('livepatchLens/simulate');
 
 export type SimulateResponse =
-  | { ok: true; kind: 'run'; result: SimResult; notes: string[] }
-  | { ok: true; kind: 'fleet'; fleet: FleetResult; notes: string[] }
+  | { ok: true; kind: 'run'; result: SimResult; notes: string[]; locations: Record<string, number> }
+  | { ok: true; kind: 'fleet'; fleet: FleetResult; notes: string[]; locations: Record<string, number> }
   | { ok: false; message: string };
 
 /** Custom request: the patch model of a document as the CLI's JSON report. */
@@ -127,6 +129,7 @@ export function startServer(connection: Connection): void {
   let workspaceRoots: string[] = [];
   let canPullConfig = false;
   let relatedInformation = false;
+  let simulateLens = false;
   let tree: KernelTree | undefined;
   let treeNote: string | undefined;
   // parsed tree files, reused while the author edits a patch (see core/syntax/cache.ts)
@@ -302,7 +305,10 @@ export function startServer(connection: Connection): void {
     const folders = params.workspaceFolders ?? [];
     workspaceRoots = folders.map((f) => f.uri).filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
     if (workspaceRoots.length === 0 && params.rootUri?.startsWith('file:')) workspaceRoots = [fileURLToPath(params.rootUri)];
-    const init = (params.initializationOptions ?? {}) as Partial<Settings>;
+    const init = (params.initializationOptions ?? {}) as Partial<Settings> & { simulateLens?: boolean };
+    // The VS Code client has the "Livepatch: Simulate Patch" command a code lens can run; other clients do not.
+    simulateLens = init.simulateLens === true;
+    delete init.simulateLens;
     settings = { ...DEFAULTS, ...init };
     chooseTree();
     return {
@@ -313,6 +319,7 @@ export function startServer(connection: Connection): void {
         foldingRangeProvider: true,
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix], resolveProvider: true },
         executeCommandProvider: { commands: [FIX_NOTES_COMMAND] },
+        ...(simulateLens ? { codeLensProvider: { resolveProvider: false } } : {}),
       },
       serverInfo: { name: 'livepatch-lens', version: pkg.version },
     };
@@ -355,6 +362,17 @@ export function startServer(connection: Connection): void {
   connection.onDocumentSymbol(async (p) => {
     const a = await current(p.textDocument.uri);
     return a ? documentSymbols(a) : [];
+  });
+
+  connection.onCodeLens(async (p): Promise<CodeLens[]> => {
+    if (!simulateLens) return [];
+    const a = await current(p.textDocument.uri);
+    if (!a) return [];
+    const fns = new Set<string>();
+    for (const f of a.files) for (const e of f.entities) if (e.kind === 'function' && e.change === 'changed') fns.add(e.name);
+    if (fns.size === 0) return [];
+    const title = `$(pulse) Simulate the transition (${fns.size} patched function${fns.size === 1 ? '' : 's'})`;
+    return [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, command: { title, command: 'livepatchLens.simulate', arguments: [p.textDocument.uri] } }];
   });
 
   connection.onFoldingRanges(async (p) => {
@@ -498,10 +516,16 @@ export function startServer(connection: Connection): void {
       if (!a) return { ok: false, message: 'the patch is not open' };
       const workload = workloadOf(a, uri.startsWith('file:') ? fileURLToPath(uri) : uri);
       if (token.isCancellationRequested) return { ok: false, message: 'cancelled' };
-      const r = await runRequest(workload, req);
-      return r.kind === 'run' ? { ok: true, kind: 'run', result: r.result, notes: workload.notes } : { ok: true, kind: 'fleet', fleet: r.result, notes: workload.notes };
+      const abort = new AbortController();
+      token.onCancellationRequested(() => abort.abort());
+      const r = await runRequest(workload, req, undefined, undefined, abort.signal);
+      // Where each changed function shows in the patch, for links from the simulation view.
+      const locations: Record<string, number> = {};
+      for (const f of a.files) for (const e of f.entities) if (e.kind === 'function' && !(e.name in locations)) locations[e.name] = e.range.start.line;
+      return r.kind === 'run' ? { ok: true, kind: 'run', result: r.result, notes: workload.notes, locations } : { ok: true, kind: 'fleet', fleet: r.result, notes: workload.notes, locations };
     } catch (e) {
       if (e instanceof SimRequestError) return { ok: false, message: e.message };
+      if (e instanceof FleetCancelled) return { ok: false, message: 'cancelled' };
       throw e;
     }
   });

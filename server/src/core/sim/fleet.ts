@@ -93,13 +93,32 @@ export interface FleetModelSummary {
   violations: Record<ViolationClass, number>;
   /** The most common reasons machines stalled, with their counts. */
   topStalls: { reason: string; machines: number }[];
+  /** Machines per completion-time bucket: [fromMs, toMs) ranges in HISTOGRAM_EDGES, then one bucket for "not done". */
+  histogram: number[];
 }
+
+/** Bucket edges of the completion-time histogram (ms after enable). */
+export const HISTOGRAM_EDGES = [0, 1000, 2000, 5000, 10_000, 20_000, 30_000, 60_000, 120_000, Infinity];
 
 export interface FleetResult {
   machines: number;
   seed: number;
   mix: { profile: string; machines: number }[];
   models: FleetModelSummary[];
+}
+
+function histogramOf(times: number[]): number[] {
+  const h = new Array<number>(HISTOGRAM_EDGES.length).fill(0);
+  for (const t of times) {
+    if (t < 0) {
+      h[h.length - 1]++;
+      continue;
+    }
+    let b = 0;
+    while (b < HISTOGRAM_EDGES.length - 2 && t >= HISTOGRAM_EDGES[b + 1]) b++;
+    h[b]++;
+  }
+  return h;
 }
 
 function quantile(sorted: number[], q: number): number | null {
@@ -137,6 +156,7 @@ export function summarize(outcomes: MachineOutcome[], models: ModelId[], seed: n
         needsForce: share(stuck),
         failed: share(failed),
         violations,
+        histogram: histogramOf(outcomes.map((o) => o.r[k].t)),
         topStalls: [...stalls].map(([reason, machines]) => ({ reason, machines })).sort((a, b) => b.machines - a.machines || a.reason.localeCompare(b.reason)).slice(0, 5),
       };
     }),

@@ -17,6 +17,14 @@ export interface FleetOptions {
   threads?: number;
   workerFile?: string;
   onProgress?: (done: number, total: number) => void;
+  /** Aborting stops the workers; the promise rejects with FleetCancelled. */
+  signal?: AbortSignal;
+}
+
+export class FleetCancelled extends Error {
+  constructor() {
+    super('fleet simulation cancelled');
+  }
 }
 
 export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<FleetResult> {
@@ -39,11 +47,20 @@ export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<Fl
   const results: MachineOutcome[][] = [];
   let next = 0;
   let done = 0;
+  if (opts.signal?.aborted) throw new FleetCancelled();
   await new Promise<void>((resolve, reject) => {
     let live = threads;
     let failed = false;
+    const workers: Worker[] = [];
+    opts.signal?.addEventListener('abort', () => {
+      if (failed) return;
+      failed = true;
+      for (const w of workers) void w.terminate();
+      reject(new FleetCancelled());
+    });
     for (let w = 0; w < threads; w++) {
       const worker = new Worker(file!, { workerData: { src, seed: opts.seed, models: opts.models } });
+      workers.push(worker);
       const feed = () => {
         if (failed || next >= n) {
           worker.postMessage(null);

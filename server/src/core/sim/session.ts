@@ -133,16 +133,16 @@ export function machineFor(workload: Workload | undefined, req: SimRequest, mode
 export type SimOutcome = { kind: 'run'; spec: ModelSpec; result: SimResult } | { kind: 'fleet'; result: FleetResult };
 
 /** Runs a request: one machine, or a fleet (drawn from the built-in mix unless a model is named). */
-export async function runRequest(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void): Promise<SimOutcome> {
+export async function runRequest(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<SimOutcome> {
   try {
-    return await runChecked(workload, req, modelFile, onProgress);
+    return await runChecked(workload, req, modelFile, onProgress, signal);
   } catch (e) {
     if (e instanceof ModelError) throw new SimRequestError(e.message);
     throw e;
   }
 }
 
-async function runChecked(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void): Promise<SimOutcome> {
+async function runChecked(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<SimOutcome> {
   const models = req.models ?? [...MODEL_IDS];
   if (req.fleet !== undefined) {
     const src =
@@ -150,7 +150,7 @@ async function runChecked(workload: Workload | undefined, req: SimRequest, model
         ? { kind: 'model' as const, spec: machineFor(workload, req, modelFile) }
         : { kind: 'mix' as const, patch: workload.patch, tasks: workload.tasks, ...(req.kernel ? { kernel: req.kernel } : {}) };
     if (src.kind === 'model') buildMachine(src.spec, 0); // a broken machine fails here, with its message, not in a worker
-    const result = await runFleet(src, { machines: req.fleet, seed: req.seed ?? 1, models, ...(req.threads !== undefined ? { threads: req.threads } : {}), ...(onProgress ? { onProgress } : {}) });
+    const result = await runFleet(src, { machines: req.fleet, seed: req.seed ?? 1, models, ...(req.threads !== undefined ? { threads: req.threads } : {}), ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
     return { kind: 'fleet', result };
   }
   const spec = machineFor(workload, req, modelFile);
