@@ -65,6 +65,8 @@ if (existsSync(simWorker)) builds.push({ ...common, entryPoints: { simWorker }, 
 if (!production) {
   const tests = walk(join(root, 'test'), (p) => p.endsWith('.test.ts'));
   const entries = Object.fromEntries(tests.map((p) => [relative(root, p).replace(/\.ts$/, ''), p]));
+  // End-to-end tests (Neovim, code-server) go to out/e2e/, outside out/test/, so `npm test` does not run them.
+  for (const p of walk(join(root, 'test'), (f) => f.endsWith('.e2e.ts'))) entries[join('e2e', relative(join(root, 'test'), p).replace(/\.ts$/, '').split('/').join('-'))] = p;
   const benches = walk(join(root, 'bench'), (p) => p.endsWith('.ts') && !p.includes('/lib/'));
   for (const p of benches) entries[relative(root, p).replace(/\.ts$/, '')] = p;
   builds.push({ ...common, entryPoints: entries, outdir: out });
