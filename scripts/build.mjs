@@ -69,7 +69,8 @@ if (!production) {
   for (const p of walk(join(root, 'test'), (f) => f.endsWith('.e2e.ts'))) entries[join('e2e', relative(join(root, 'test'), p).replace(/\.ts$/, '').split('/').join('-'))] = p;
   const benches = walk(join(root, 'bench'), (p) => p.endsWith('.ts') && !p.includes('/lib/'));
   for (const p of benches) entries[relative(root, p).replace(/\.ts$/, '')] = p;
-  builds.push({ ...common, entryPoints: entries, outdir: out });
+  // playwright-core stays a runtime require (out/e2e/ resolves it from node_modules).
+  builds.push({ ...common, entryPoints: entries, outdir: out, external: ['playwright-core'] });
 }
 
 if (!watch) rmSync(out, { recursive: true, force: true });

@@ -60,7 +60,7 @@ export function renderTable(r: SimResult, selected: string | undefined): string 
       const stall = m.stalledCount ? `${m.stalledCount} · ${esc(m.stalledTasks[0].reason)}${m.stalledTasks[0].function ? ` (${esc(m.stalledTasks[0].function)})` : ''}` : '—';
       return `<tr data-model="${esc(m.name)}"${m.name === selected ? ' class="selected"' : ''}>
   <th scope="row"><a href="#" class="pick" data-model="${esc(m.name)}">${esc(m.name)}</a></th>
-  <td class="${o.cls}"${m.failed ? ` title="${esc(m.failed)}"` : ''}>${esc(o.text)}${m.failed ? `<div class="sub">${esc(m.failed.length > 90 ? `${m.failed.slice(0, 89)}…` : m.failed)}</div>` : ''}</td>
+  <td class="${o.cls}"${m.failed ? ` title="${esc(m.failed)}"` : ''}>${esc(o.text)}${m.failed ? `<div class="sub">${esc(m.failed.length > 60 ? `${m.failed.slice(0, 59)}…` : m.failed)}</div>` : ''}</td>
   <td>${m.pauses.count ? `${m.pauses.count} · max ${esc(m.pauses.maxMs)} ms` : '—'}</td>
   <td>${m.retries || '—'}</td>
   <td>${m.signalsSent || '—'}</td>
