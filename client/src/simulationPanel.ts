@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 
 export const PROFILES = ['idle-server', 'web-server-64', 'storage-box', 'no-reliable-stacktrace'];
 export const KERNELS = ['4.0', '4.12', '4.15', '5.1', '5.16', '6.1', '6.4', '6.16'];
+export const ARCHES = ['x86_64', 'x86_64-fp', 'ppc64le', 's390x', 'arm64', 'loongarch64', 'no-reliable-stacktrace'];
 const MODELS = ['null', 'hybrid', 'kgraft', 'kpatch', 'ksplice', 'refcount', 'direct-jump', 'reboot'];
 const REFRESH_MS = 800;
 const FLEET_MACHINES = 1000;
@@ -30,7 +31,7 @@ export class SimulationPanel {
   private state: ViewState;
   private timer: NodeJS.Timeout | undefined;
   private running: vscode.CancellationTokenSource | undefined;
-  private readonly allowed: Allowed = { profiles: PROFILES, kernels: KERNELS, models: MODELS };
+  private readonly allowed: Allowed = { profiles: PROFILES, kernels: KERNELS, arches: ARCHES, models: MODELS };
 
   static show(extensionUri: vscode.Uri, client: LanguageClient, doc: vscode.TextDocument): SimulationPanel {
     const key = doc.uri.toString();
@@ -62,9 +63,11 @@ export class SimulationPanel {
       patch: doc.uri.path.split('/').pop() ?? doc.uri.toString(),
       model: PROFILES.includes(model) ? model : 'idle-server',
       kernel: KERNELS.includes(c.get<string>('kernel', '')) ? c.get<string>('kernel', '') : '',
+      arch: '',
       seed: Math.max(0, Math.floor(c.get<number>('seed', 1))),
       profiles: PROFILES,
       kernels: KERNELS,
+      arches: ARCHES,
       running: false,
       notes: [],
       locations: {},
@@ -100,7 +103,7 @@ export class SimulationPanel {
         this.post();
         return;
       case 'run':
-        this.state = { ...this.state, model: m.model, kernel: m.kernel, seed: m.seed };
+        this.state = { ...this.state, model: m.model, kernel: m.kernel, arch: m.arch, seed: m.seed };
         void this.run();
         return;
       case 'select':
@@ -123,7 +126,7 @@ export class SimulationPanel {
     this.running?.cancel();
     const cts = new vscode.CancellationTokenSource();
     this.running = cts;
-    const params: Record<string, unknown> = { uri: this.doc.uri.toString(), model: this.state.model, seed: this.state.seed, ...(this.state.kernel ? { kernel: this.state.kernel } : {}), ...extra };
+    const params: Record<string, unknown> = { uri: this.doc.uri.toString(), model: this.state.model, seed: this.state.seed, ...(this.state.kernel ? { kernel: this.state.kernel } : {}), ...(this.state.arch ? { arch: this.state.arch } : {}), ...extra };
     for (const k of Object.keys(params)) if (params[k] === undefined) delete params[k];
     return Promise.resolve(
       vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (_progress, token) => {

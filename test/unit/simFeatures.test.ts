@@ -86,3 +86,18 @@ test('refcount: a kthread that never context-switches times out after 128 grace 
   assert.match(r.failed!, /-ETIME: Safeness check timed out \(spinner/);
   assert.deepEqual(r.stalledTasks, [{ task: 'spinner', reason: 'NO_CONTEXT_SWITCH' }]);
 });
+
+test('arch profiles: a request can swap the arch; frame-pointer style unwinders cannot vouch for a preempted task, ORC can', async () => {
+  const { machineFor, validateSimRequest, SimRequestError } = await import('../../server/src/core/sim/session');
+  const workload = { patch: { functions: ['f'] }, tasks: SCENARIOS.busyKthread('6.1', 'orc', true).tasks };
+  const orc = machineFor(workload, { model: 'idle-server', kernel: '6.1', arch: 'loongarch64' });
+  assert.equal(orc.arch.unwinder, 'orc');
+  const ppc = machineFor(workload, { model: 'idle-server', kernel: '6.1', arch: 'ppc64le' });
+  assert.equal(ppc.arch.name, 'ppc64le');
+  const k = (spec: ModelSpec) => simulate(spec, { seed: 3, models: ['hybrid'] }).models[0].stalledTasks.find((s) => s.task === 'K');
+  assert.equal(k(orc), undefined, 'ORC: K is switched while preempted');
+  assert.ok(['RUNNING', 'UNRELIABLE_STACK'].includes(k(ppc)!.reason), 'ppc64le: never while preempted');
+  const none = machineFor(workload, { model: 'idle-server', arch: 'no-reliable-stacktrace' });
+  assert.equal(none.arch.reliableStacktrace, false);
+  assert.throws(() => validateSimRequest({ arch: 'vax' }), (e: Error) => e instanceof SimRequestError && /"arch" must be one of x86_64/.test(e.message));
+});

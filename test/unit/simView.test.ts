@@ -12,10 +12,10 @@ import { simulate } from '../../server/src/core/sim/simulate';
 import { runMachines, summarize } from '../../server/src/core/sim/fleet';
 import { SCENARIOS } from '../sim/scenarios';
 
-const allowed = { profiles: ['idle-server', 'web-server-64'], kernels: ['5.1', '6.1'], models: ['hybrid', 'kpatch'] };
+const allowed = { profiles: ['idle-server', 'web-server-64'], kernels: ['5.1', '6.1'], arches: ['x86_64', 'ppc64le'], models: ['hybrid', 'kpatch'] };
 
 test('webview messages: the ones the view sends pass, anything else is dropped', () => {
-  assert.deepEqual(parseViewMessage({ type: 'run', model: 'web-server-64', kernel: '', seed: 7 }, allowed), { type: 'run', model: 'web-server-64', kernel: '', seed: 7 });
+  assert.deepEqual(parseViewMessage({ type: 'run', model: 'web-server-64', kernel: '', arch: 'ppc64le', seed: 7 }, allowed), { type: 'run', model: 'web-server-64', kernel: '', arch: 'ppc64le', seed: 7 });
   assert.deepEqual(parseViewMessage({ type: 'select', model: 'kpatch' }, allowed), { type: 'select', model: 'kpatch' });
   assert.deepEqual(parseViewMessage({ type: 'reveal', fn: 'lens_fifo_read' }, allowed), { type: 'reveal', fn: 'lens_fifo_read' });
   assert.deepEqual(parseViewMessage({ type: 'ready' }, allowed), { type: 'ready' });
@@ -23,11 +23,12 @@ test('webview messages: the ones the view sends pass, anything else is dropped',
     null,
     'run',
     [],
-    { type: 'run', model: '/etc/passwd.klpmodel.json', kernel: '', seed: 1 },
-    { type: 'run', model: 'idle-server', kernel: '9.9', seed: 1 },
-    { type: 'run', model: 'idle-server', kernel: '', seed: -1 },
-    { type: 'run', model: 'idle-server', kernel: '', seed: 1.5 },
-    { type: 'run', model: 'idle-server', kernel: '', seed: 1, fleet: 1e9 },
+    { type: 'run', model: '/etc/passwd.klpmodel.json', kernel: '', arch: '', seed: 1 },
+    { type: 'run', model: 'idle-server', kernel: '9.9', arch: '', seed: 1 },
+    { type: 'run', model: 'idle-server', kernel: '', arch: 'vax', seed: 1 },
+    { type: 'run', model: 'idle-server', kernel: '', arch: '', seed: -1 },
+    { type: 'run', model: 'idle-server', kernel: '', arch: '', seed: 1.5 },
+    { type: 'run', model: 'idle-server', kernel: '', arch: '', seed: 1, fleet: 1e9 },
     { type: 'select', model: 'rm -rf' },
     { type: 'reveal', fn: '<img src=x onerror=alert(1)>' },
     { type: 'reveal', fn: 'a'.repeat(500) },
@@ -51,7 +52,7 @@ test('the page: default-src none, our script only by nonce, no remote content', 
 });
 
 function state(extra: Partial<ViewState> = {}): ViewState {
-  return { patch: 'sleeping-read.patch', model: 'idle-server', kernel: '', seed: 7, profiles: ['idle-server'], kernels: ['6.1'], running: false, notes: [], locations: { f: 12 }, ...extra };
+  return { patch: 'sleeping-read.patch', model: 'idle-server', kernel: '', arch: '', seed: 7, profiles: ['idle-server'], kernels: ['6.1'], arches: ['x86_64'], running: false, notes: [], locations: { f: 12 }, ...extra };
 }
 
 test('the view: a row per model, the timeline of the chosen model with its lanes and markers, violations with links to the patch', () => {

@@ -26,7 +26,7 @@ window.addEventListener('message', (e: MessageEvent) => {
 root.addEventListener('submit', (e) => {
   e.preventDefault();
   const val = (id: string) => (document.getElementById(id) as HTMLInputElement | HTMLSelectElement | null)?.value ?? '';
-  vscode.postMessage({ type: 'run', model: val('model'), kernel: val('kernel'), seed: Number(val('seed')) || 0 });
+  vscode.postMessage({ type: 'run', model: val('model'), kernel: val('kernel'), arch: val('arch'), seed: Number(val('seed')) || 0 });
 });
 
 root.addEventListener('click', (e) => {

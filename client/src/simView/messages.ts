@@ -5,7 +5,7 @@
  */
 export type ViewMessage =
   | { type: 'ready' }
-  | { type: 'run'; model: string; kernel: string; seed: number }
+  | { type: 'run'; model: string; kernel: string; arch: string; seed: number }
   | { type: 'select'; model: string }
   | { type: 'reveal'; fn: string }
   | { type: 'fleet' };
@@ -13,6 +13,7 @@ export type ViewMessage =
 export interface Allowed {
   profiles: readonly string[];
   kernels: readonly string[];
+  arches: readonly string[];
   models: readonly string[];
 }
 
@@ -27,12 +28,13 @@ export function parseViewMessage(x: unknown, allowed: Allowed): ViewMessage | un
     case 'fleet':
       return only(x, ['type']) ? { type: x.type } : undefined;
     case 'run': {
-      if (!only(x, ['type', 'model', 'kernel', 'seed'])) return undefined;
-      const { model, kernel, seed } = x;
+      if (!only(x, ['type', 'model', 'kernel', 'arch', 'seed'])) return undefined;
+      const { model, kernel, arch, seed } = x;
       if (typeof model !== 'string' || !allowed.profiles.includes(model)) return undefined;
       if (typeof kernel !== 'string' || (kernel !== '' && !allowed.kernels.includes(kernel))) return undefined;
+      if (typeof arch !== 'string' || (arch !== '' && !allowed.arches.includes(arch))) return undefined;
       if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) return undefined;
-      return { type: 'run', model, kernel, seed };
+      return { type: 'run', model, kernel, arch, seed };
     }
     case 'select':
       return only(x, ['type', 'model']) && typeof x.model === 'string' && allowed.models.includes(x.model) ? { type: 'select', model: x.model } : undefined;

@@ -13,9 +13,11 @@ export interface ViewState {
   patch: string;
   model: string;
   kernel: string;
+  arch: string;
   seed: number;
   profiles: string[];
   kernels: string[];
+  arches: string[];
   running: boolean;
   error?: string;
   result?: SimResult;
@@ -44,7 +46,8 @@ export function renderControls(s: ViewState): string {
   const opt = (v: string, cur: string, label = v) => `<option value="${esc(v)}"${v === cur ? ' selected' : ''}>${esc(label)}</option>`;
   return `<form class="controls" id="controls">
   <label>Machine <select id="model">${s.profiles.map((p) => opt(p, s.model)).join('')}</select></label>
-  <label>Kernel <select id="kernel">${opt('', s.kernel, "profile's")}${s.kernels.map((k) => opt(k, s.kernel)).join('')}</select></label>
+  <label>Kernel <select id="kernel">${opt('', s.kernel, "machine's")}${s.kernels.map((k) => opt(k, s.kernel)).join('')}</select></label>
+  <label>Arch <select id="arch">${opt('', s.arch, "machine's")}${s.arches.map((a) => opt(a, s.arch)).join('')}</select></label>
   <label>Seed <input id="seed" type="number" min="0" max="4294967295" step="1" value="${esc(s.seed)}"></label>
   <button type="submit" id="run"${s.running ? ' disabled' : ''}>${s.running ? 'Simulating…' : 'Simulate'}</button>
   <button type="button" id="fleet"${s.fleetRunning ? ' disabled' : ''}>${s.fleetRunning ? 'Fleet…' : 'Fleet of 1,000'}</button>
@@ -78,7 +81,7 @@ ${rows}
 }
 
 const STATE_CLASS: Record<string, string> = { old: 's-old', pending: 's-pending', new: 's-new', gone: 's-gone' };
-const MARKERS: Record<string, string> = { signal: 'fake signals', stop_machine: 'stop_machine', force: 'force', reverse: 'reverse', disable: 'disable', revert: 'revert', complete: 'complete', finalize: 'finalize', switch: '' };
+const MARKERS: Record<string, string> = { attempt: 'transition attempt', check: 'kGraft check', signal: 'fake signals', stop_machine: 'stop_machine', force: 'force', reverse: 'reverse', disable: 'disable', revert: 'revert', complete: 'complete', finalize: 'finalize', switch: '' };
 
 /** The timeline of one model: a lane per context (old / pending / new), with the run's events as markers. */
 export function renderTimeline(m: ModelResult, horizonMs: number, maxLanes = 40): string {
@@ -126,7 +129,7 @@ ${rows}
 ${markers}
 ${ticks}
 </svg>
-<div class="legend"><span class="key s-old"></span> old code <span class="key s-pending"></span> pending (must switch) <span class="key s-new"></span> new code <span class="key s-gone"></span> gone <span class="key k-mark"></span> signals, stop_machine windows, force, reverse</div>${more}`;
+<div class="legend"><span class="key s-old"></span> old code <span class="key s-pending"></span> pending (must switch) <span class="key s-new"></span> new code <span class="key s-gone"></span> gone <span class="key k-attempt"></span> attempts <span class="key k-mark"></span> signals, stop_machine windows, force, reverse</div>${more}`;
 }
 
 /** The violations of one model, each in words, with links that reveal the patched functions in the patch. */

@@ -22,7 +22,7 @@ import type { BuildTool } from '../core/rules';
 import { KernelTree } from '../core/tree/kernelTree';
 import { TreeIndex, indexCacheFile } from '../core/index/treeIndex';
 import { decodeBytes } from '../core/text';
-import { runSimulate, SimulateUsageError, kernelProfiles, type SimulateCliOptions } from './simulate';
+import { runSimulate, SimulateUsageError, kernelProfiles, archProfiles, type SimulateCliOptions } from './simulate';
 import { PROFILE_NAMES } from '../core/sim/profiles';
 import { MODEL_IDS } from '../core/sim/types';
 import { formatJson, formatSarif, formatText, hasErrors, reportFile, type Report } from './report';
@@ -354,6 +354,10 @@ export async function main(argv: string[]): Promise<number> {
     })
     .option('--kernel <version>', `kernel profile: ${kernelProfiles.join(', ')} (default: the model's)`, (v: string) => {
       if (!(kernelProfiles as string[]).includes(v)) throw new UsageError(`--kernel: one of ${kernelProfiles.join(', ')}, got "${v}"`);
+      return v;
+    })
+    .option('--arch <name>', `arch profile in place of the machine's: ${Object.keys(archProfiles).join(', ')}`, (v: string) => {
+      if (!Object.hasOwn(archProfiles, v)) throw new UsageError(`--arch: one of ${Object.keys(archProfiles).join(', ')}, got "${v}"`);
       return v;
     })
     .option('--threads <n>', 'worker threads for --fleet (default: the cores available; 0 runs inline)', (v: string) => Number(v))

@@ -14,7 +14,7 @@ import type { FleetResult } from '../core/sim/fleet';
 import type { KernelProfile, ModelResult, ModelSpec, SimResult } from '../core/sim/types';
 
 export { SimRequestError as SimulateUsageError } from '../core/sim/session';
-export { KERNEL_PROFILES as kernelProfiles } from '../core/sim/session';
+export { KERNEL_PROFILES as kernelProfiles, ARCH_PROFILES as archProfiles } from '../core/sim/session';
 
 export interface SimulateCliOptions {
   model?: string;
@@ -24,6 +24,7 @@ export interface SimulateCliOptions {
   format: 'text' | 'json';
   trace?: boolean;
   kernel?: KernelProfile;
+  arch?: string;
   threads?: number;
 }
 
@@ -100,6 +101,7 @@ export async function runSimulate(file: string, opts: SimulateCliOptions, tree: 
     ...(opts.models ? { models: modelsFrom(opts.models) } : {}),
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.kernel ? { kernel: opts.kernel } : {}),
+    ...(opts.arch ? { arch: opts.arch } : {}),
     ...(opts.trace ? { trace: true } : {}),
     ...(opts.fleet !== undefined ? { fleet: opts.fleet } : {}),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),

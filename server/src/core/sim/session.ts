@@ -16,9 +16,25 @@ import { parseModelList, simulate } from './simulate';
 import { runFleet } from './fleetPool';
 import type { FleetResult } from './fleet';
 import { buildMachine, ModelError } from './world';
-import { MODEL_IDS, type KernelProfile, type ModelId, type ModelSpec, type SimResult } from './types';
+import { MODEL_IDS, type ArchProfile, type KernelProfile, type ModelId, type ModelSpec, type SimResult } from './types';
 
 export const KERNEL_PROFILES: readonly KernelProfile[] = ['4.0', '4.12', '4.15', '5.1', '5.16', '6.1', '6.4', '6.16'];
+
+/**
+ * Arch profiles a request can pick (research note 3.9). Frame-pointer style
+ * unwinders (x86 with frame pointers, and the reliable unwinders of powerpc,
+ * s390 and arm64, which stop at exception frames) cannot vouch for a task
+ * preempted in the kernel; ORC can.
+ */
+export const ARCH_PROFILES: Record<string, ArchProfile> = {
+  x86_64: { name: 'x86_64', reliableStacktrace: true, unwinder: 'orc' },
+  'x86_64-fp': { name: 'x86_64 (frame pointers)', reliableStacktrace: true, unwinder: 'fp' },
+  ppc64le: { name: 'ppc64le', reliableStacktrace: true, unwinder: 'fp' },
+  s390x: { name: 's390x', reliableStacktrace: true, unwinder: 'fp' },
+  arm64: { name: 'arm64', reliableStacktrace: true, unwinder: 'fp' },
+  loongarch64: { name: 'loongarch64', reliableStacktrace: true, unwinder: 'orc' },
+  'no-reliable-stacktrace': { name: 'no reliable stacktrace', reliableStacktrace: false, unwinder: 'fp' },
+};
 
 export interface SimRequest {
   /** A built-in profile name or the path of a *.klpmodel.json file (default idle-server). */
@@ -27,6 +43,8 @@ export interface SimRequest {
   models?: ModelId[];
   seed?: number;
   kernel?: KernelProfile;
+  /** An arch profile name (ARCH_PROFILES) in place of the machine's. */
+  arch?: string;
   trace?: boolean;
   /** Simulate a fleet of this many machines instead of one. */
   fleet?: number;
@@ -40,7 +58,7 @@ export class SimRequestError extends Error {}
 export function validateSimRequest(x: unknown): SimRequest {
   if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new SimRequestError('the simulation request must be an object');
   const o = x as Record<string, unknown>;
-  const known = new Set(['uri', 'model', 'models', 'seed', 'kernel', 'trace', 'fleet', 'threads']);
+  const known = new Set(['uri', 'model', 'models', 'seed', 'kernel', 'arch', 'trace', 'fleet', 'threads']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new SimRequestError(`unknown field "${k}" in the simulation request`);
   const r: SimRequest = {};
   if (o.model !== undefined) {
@@ -59,6 +77,10 @@ export function validateSimRequest(x: unknown): SimRequest {
   if (o.kernel !== undefined) {
     if (typeof o.kernel !== 'string' || !(KERNEL_PROFILES as string[]).includes(o.kernel)) throw new SimRequestError(`"kernel" must be one of ${KERNEL_PROFILES.join(', ')}`);
     r.kernel = o.kernel as KernelProfile;
+  }
+  if (o.arch !== undefined) {
+    if (typeof o.arch !== 'string' || !Object.hasOwn(ARCH_PROFILES, o.arch)) throw new SimRequestError(`"arch" must be one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
+    r.arch = o.arch;
   }
   if (o.trace !== undefined) {
     if (typeof o.trace !== 'boolean') throw new SimRequestError('"trace" must be true or false');
@@ -115,6 +137,14 @@ export function workloadOf(analysis: PatchAnalysis, name: string): PatchWorkload
 
 /** The machine for a request: a model file on its own, or a profile / model file carrying the patch's workload. */
 export function machineFor(workload: Workload | undefined, req: SimRequest, modelFile?: string): ModelSpec {
+  const spec = baseMachine(workload, req, modelFile);
+  if (req.arch === undefined) return spec;
+  const arch = ARCH_PROFILES[req.arch];
+  if (!arch) throw new SimRequestError(`unknown arch "${req.arch}": use one of ${Object.keys(ARCH_PROFILES).join(', ')}`);
+  return { ...spec, arch };
+}
+
+function baseMachine(workload: Workload | undefined, req: SimRequest, modelFile?: string): ModelSpec {
   try {
     if (modelFile) {
       if (req.model) throw new SimRequestError('give either a model file or a model, not both');
@@ -146,7 +176,7 @@ async function runChecked(workload: Workload | undefined, req: SimRequest, model
   const models = req.models ?? [...MODEL_IDS];
   if (req.fleet !== undefined) {
     const src =
-      modelFile || req.model || !workload
+      modelFile || req.model || req.arch || !workload
         ? { kind: 'model' as const, spec: machineFor(workload, req, modelFile) }
         : { kind: 'mix' as const, patch: workload.patch, tasks: workload.tasks, ...(req.kernel ? { kernel: req.kernel } : {}) };
     if (src.kind === 'model') buildMachine(src.spec, 0); // a broken machine fails here, with its message, not in a worker

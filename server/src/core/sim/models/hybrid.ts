@@ -285,6 +285,7 @@ class HybridRun extends Run {
       this.idleSwitchAt[cpu] = this.kernel >= 516 ? t + 0.05 : t + this.rng.next() * this.timing.idleWakeMs;
     }
     if (!first) this.retries++;
+    if (!allDone) this.log(t, undefined, 'attempt', `attempt ${this.cnt}: ${this.stall.size} task${this.stall.size === 1 ? '' : 's'} not switched yet`);
     if (allDone) return this.complete(t);
     if (this.kernel >= 501 && this.cnt > 0 && this.cnt % this.timing.signalsEvery === 0) this.signals(t);
     this.cnt++;
