@@ -188,6 +188,23 @@ for (const [theme, name] of [
       assert.equal(lanes[0], 'lens_fifo_read-sleeper');
       await page.waitForTimeout(500);
       await page.screenshot({ path: join(ARTIFACTS, `simulation-${name}.png`) });
+      // A violation's link reveals the patched function in the patch: the null model's U on lens_fifo_read.
+      await frame.click('a.pick[data-model="null"]');
+      const link = await frame.waitForSelector('a.reveal[data-fn="lens_fifo_read"]', { timeout: 20_000 });
+      await link.click();
+      await page.locator('.statusbar-item', { hasText: 'Ln 30, Col 1' }).first().waitFor({ timeout: 20_000 });
+      await frame.$eval('svg.timeline', (e) => e.scrollIntoView());
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: join(ARTIFACTS, `simulation-timeline-${name}.png`) });
+      if (name === 'dark') {
+        // The fleet: a histogram per model.
+        await frame.click('#fleet');
+        await frame.waitForSelector('svg.hist', { timeout: 120_000 });
+        assert.equal((await frame.$$('svg.hist')).length, 8);
+        await frame.$eval('.fleet', (e) => e.scrollIntoView());
+        await page.waitForTimeout(300);
+        await page.screenshot({ path: join(ARTIFACTS, 'simulation-fleet-dark.png') });
+      }
     } catch (e) {
       await page?.screenshot({ path: join(ARTIFACTS, `failure-simulation-${name}.png`) }).catch(() => undefined);
       throw new Error(`${(e as Error).message}\n--- code-server log ---\n${log().slice(-3000)}`);

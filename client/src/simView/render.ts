@@ -148,7 +148,8 @@ export function renderViolations(m: ModelResult, locations: Record<string, numbe
     .join('\n')}</ul>`;
 }
 
-const BUCKETS = ['<1 s', '1–2 s', '2–5 s', '5–10 s', '10–20 s', '20–30 s', '30–60 s', '60–120 s', '≥120 s', 'not done'];
+const BUCKETS = ['<1 s', '1–2 s', '2–5 s', '5–10 s', '10–20 s', '20–30 s', '30–60 s', '1–2 min', '≥2 min', 'not done'];
+const SHORT = ['<1s', '1–2', '2–5', '5–10', '10–20', '20–30', '30–60', '1–2m', '≥2m', 'never'];
 
 /** The fleet: one histogram of completion times per model, with the operator's shares. */
 export function renderFleet(f: FleetResult): string {
@@ -160,11 +161,11 @@ export function renderFleet(f: FleetResult): string {
       const bars = m.histogram
         .map((n, i) => {
           const h = Math.round((n / max) * 60);
-          return `<g><rect class="${i === m.histogram.length - 1 ? 'bar-bad' : 'bar'}" x="${i * 34 + 2}" y="${70 - h}" width="28" height="${h}"><title>${esc(BUCKETS[i])}: ${esc(n)} machines</title></rect><text class="tick" x="${i * 34 + 16}" y="84" text-anchor="middle">${esc(BUCKETS[i].replace(' s', ''))}</text></g>`;
+          return `<g><rect class="${i === m.histogram.length - 1 ? 'bar-bad' : 'bar'}" x="${i * 40 + 4}" y="${70 - h}" width="32" height="${h}"><title>${esc(BUCKETS[i])}: ${esc(n)} machines</title></rect><text class="tick" x="${i * 40 + 20}" y="84" text-anchor="middle">${esc(SHORT[i])}</text></g>`;
         })
         .join('');
       return `<figure><figcaption><strong>${esc(m.name)}</strong> p50 ${esc(sec(m.p50Ms))}, p99 ${esc(sec(m.p99Ms))}, max ${esc(sec(m.maxMs))}; &gt;60 s ${pct(m.stalledPast60s)}, needs force ${pct(m.needsForce)}, load failed ${pct(m.failed)}</figcaption>
-<svg viewBox="0 0 ${m.histogram.length * 34 + 4} 90" class="hist" role="img" aria-label="Completion times under ${esc(m.name)}">${bars}</svg></figure>`;
+<svg viewBox="0 0 ${m.histogram.length * 40 + 8} 90" class="hist" role="img" aria-label="Completion times under ${esc(m.name)}">${bars}</svg></figure>`;
     })
     .join('\n')}</div>`;
 }
