@@ -148,7 +148,7 @@ export class SimulationPanel {
     this.state = { ...this.state, running: false };
     if (!r) this.state.error = 'Cancelled.';
     else if (!r.ok) this.state.error = r.message;
-    else if (r.kind === 'run') this.state = { ...this.state, result: r.result, notes: r.notes, locations: r.locations, error: undefined };
+    else if (r.kind === 'run') this.state = { ...this.state, result: r.result, notes: r.notes, locations: r.locations, error: undefined, runs: (this.state.runs ?? 0) + 1 };
     this.post();
   }
 

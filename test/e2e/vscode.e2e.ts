@@ -197,6 +197,12 @@ for (const [theme, name] of [
       await page.waitForTimeout(300);
       await page.screenshot({ path: join(ARTIFACTS, `simulation-timeline-${name}.png`) });
       if (name === 'dark') {
+        // An edit to the patch refreshes the view (debounced): one more run.
+        assert.equal(await frame.$eval('table.compare', (e) => e.getAttribute('data-run')), '1');
+        await page.locator('.monaco-editor .view-lines').first().click();
+        await page.keyboard.press('Control+End');
+        await page.keyboard.type('\n');
+        await frame.waitForSelector('table.compare[data-run="2"]', { timeout: 30_000 });
         // The fleet: a histogram per model.
         await frame.click('#fleet');
         await frame.waitForSelector('svg.hist', { timeout: 120_000 });

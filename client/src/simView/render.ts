@@ -28,6 +28,8 @@ export interface ViewState {
   selected?: string;
   fleet?: FleetResult;
   fleetRunning?: boolean;
+  /** How many runs have finished (a refresh after an edit counts one more). */
+  runs?: number;
 }
 
 export function esc(s: unknown): string {
@@ -54,7 +56,7 @@ export function renderControls(s: ViewState): string {
 </form>`;
 }
 
-export function renderTable(r: SimResult, selected: string | undefined): string {
+export function renderTable(r: SimResult, selected: string | undefined, runs = 1): string {
   const rows = r.models
     .map((m) => {
       const o = outcome(m);
@@ -73,7 +75,7 @@ export function renderTable(r: SimResult, selected: string | undefined): string 
 </tr>`;
     })
     .join('\n');
-  return `<table class="compare"><caption>Kernel ${esc(r.kernel)}, ${esc(r.arch)}, seed ${esc(r.seed)}</caption>
+  return `<table class="compare" data-run="${esc(runs)}"><caption>Kernel ${esc(r.kernel)}, ${esc(r.arch)}, seed ${esc(r.seed)}</caption>
 <thead><tr><th>Model</th><th>Outcome</th><th>stop_machine pauses</th><th>Retries</th><th>Fake signals</th><th>Stalled</th><th>Violations</th><th>Removable</th></tr></thead>
 <tbody>
 ${rows}
@@ -176,7 +178,7 @@ export function renderView(s: ViewState): string {
   if (s.notes.length) parts.push(`<details class="notes"><summary>How the machine was built from the patch (${s.notes.length})</summary><ul>${s.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></details>`);
   const r = s.result;
   if (r) {
-    parts.push(renderTable(r, s.selected));
+    parts.push(renderTable(r, s.selected, s.runs ?? 1));
     const m = r.models.find((x) => x.name === s.selected) ?? r.models.find((x) => x.name === 'hybrid') ?? r.models[0];
     if (m) {
       const horizon = Math.max(...r.models.map((x) => x.completionTimeMs ?? 0), 0) + 120_000;
