@@ -103,3 +103,19 @@ test('a fleet run can be cancelled: the workers stop and the promise says so', a
   await assert.rejects(q, (e: Error) => e instanceof FleetCancelled);
   assert.ok(Date.now() - t < 5000, 'stopped, not run to the end');
 });
+
+test('one run on a worker thread gives the same result as inline, and an abort stops it', async () => {
+  const { simulateInWorker, FleetCancelled } = await import('../../server/src/core/sim/fleetPool');
+  const { join } = await import('node:path');
+  const { ROOT } = await import('../helpers');
+  const { builtinProfile } = await import('../../server/src/core/sim/profiles');
+  const workerFile = join(ROOT, 'out', 'simWorker.js');
+  const spec = SCENARIOS.dataSemantics();
+  const inWorker = await simulateInWorker(spec, { seed: 9, models: ['hybrid', 'kpatch'], trace: true, workerFile });
+  assert.deepEqual(inWorker, simulate(spec, { seed: 9, models: ['hybrid', 'kpatch'], trace: true }));
+  const big = builtinProfile('web-server-64', { patch: { functions: ['tcp_sendmsg_locked'], dataSemantics: true } });
+  const ac = new AbortController();
+  const p = simulateInWorker(big, { seed: 1, models: ['null', 'hybrid', 'kgraft', 'kpatch', 'ksplice'], trace: true, workerFile, signal: ac.signal });
+  setTimeout(() => ac.abort(), 20);
+  await assert.rejects(p, (e: Error) => e instanceof FleetCancelled);
+});

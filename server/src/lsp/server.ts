@@ -518,7 +518,8 @@ export function startServer(connection: Connection): void {
       if (token.isCancellationRequested) return { ok: false, message: 'cancelled' };
       const abort = new AbortController();
       token.onCancellationRequested(() => abort.abort());
-      const r = await runRequest(workload, req, undefined, undefined, abort.signal);
+      // On a worker thread: the server keeps answering, and a cancel stops the run outright.
+      const r = await runRequest(workload, req, undefined, undefined, abort.signal, true);
       // Where each changed function shows in the patch, for links from the simulation view.
       const locations: Record<string, number> = {};
       for (const f of a.files) for (const e of f.entities) if (e.kind === 'function' && !(e.name in locations)) locations[e.name] = e.range.start.line;

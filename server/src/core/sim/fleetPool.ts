@@ -7,7 +7,8 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { runMachines, summarize, type FleetResult, type FleetSource, type MachineOutcome } from './fleet';
 import { locateAsset } from '../syntax/parser';
-import type { ModelId } from './types';
+import { simulate } from './simulate';
+import type { ModelId, ModelSpec, SimResult } from './types';
 
 export interface FleetOptions {
   machines: number;
@@ -23,7 +24,7 @@ export interface FleetOptions {
 
 export class FleetCancelled extends Error {
   constructor() {
-    super('fleet simulation cancelled');
+    super('simulation cancelled');
   }
 }
 
@@ -95,4 +96,43 @@ export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<Fl
   const outcomes: MachineOutcome[] = [];
   for (const k of Object.keys(results).map(Number).sort((a, b) => a - b)) outcomes.push(...results[k]);
   return summarize(outcomes, opts.models, opts.seed);
+}
+
+function workerFile(given?: string): string | undefined {
+  if (given) return given;
+  try {
+    return locateAsset('simWorker.js');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One machine on a worker thread (the language server's way: it keeps
+ * answering meanwhile, and aborting terminates the run). Without the worker
+ * bundle it runs on the calling thread.
+ */
+export function simulateInWorker(spec: ModelSpec, opts: { seed?: number; models: ModelId[]; trace: boolean; signal?: AbortSignal; workerFile?: string }): Promise<SimResult> {
+  const file = workerFile(opts.workerFile);
+  if (opts.signal?.aborted) return Promise.reject(new FleetCancelled());
+  if (!file) return Promise.resolve(simulate(spec, { ...(opts.seed !== undefined ? { seed: opts.seed } : {}), models: opts.models, trace: opts.trace }));
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(file, { workerData: { single: { spec, seed: opts.seed, models: opts.models, trace: opts.trace } } });
+    let settled = false;
+    const done = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      f();
+    };
+    opts.signal?.addEventListener('abort', () => {
+      void worker.terminate();
+      done(() => reject(new FleetCancelled()));
+    });
+    worker.on('message', (m: { result?: SimResult; error?: string }) => {
+      void worker.terminate();
+      done(() => (m.result ? resolve(m.result) : reject(new Error(m.error ?? 'the simulation worker failed'))));
+    });
+    worker.on('error', (e) => done(() => reject(e)));
+    worker.on('exit', (code) => done(() => reject(new Error(`the simulation worker exited (${code})`))));
+  });
 }

@@ -13,7 +13,7 @@ import { parseModelFile, formatModelFileErrors, MAX_MODEL_FILE_BYTES, type Model
 import { composeModel, ComposeError, type Workload } from './compose';
 import { isProfileName, PROFILE_NAMES } from './profiles';
 import { parseModelList, simulate } from './simulate';
-import { runFleet } from './fleetPool';
+import { runFleet, simulateInWorker } from './fleetPool';
 import type { FleetResult } from './fleet';
 import { buildMachine, ModelError } from './world';
 import { MODEL_IDS, type ArchProfile, type KernelProfile, type ModelId, type ModelSpec, type SimResult } from './types';
@@ -163,16 +163,16 @@ function baseMachine(workload: Workload | undefined, req: SimRequest, modelFile?
 export type SimOutcome = { kind: 'run'; spec: ModelSpec; result: SimResult } | { kind: 'fleet'; result: FleetResult };
 
 /** Runs a request: one machine, or a fleet (drawn from the built-in mix unless a model is named). */
-export async function runRequest(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<SimOutcome> {
+export async function runRequest(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal, inWorker = false): Promise<SimOutcome> {
   try {
-    return await runChecked(workload, req, modelFile, onProgress, signal);
+    return await runChecked(workload, req, modelFile, onProgress, signal, inWorker);
   } catch (e) {
     if (e instanceof ModelError) throw new SimRequestError(e.message);
     throw e;
   }
 }
 
-async function runChecked(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<SimOutcome> {
+async function runChecked(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal, inWorker = false): Promise<SimOutcome> {
   const models = req.models ?? [...MODEL_IDS];
   if (req.fleet !== undefined) {
     const src =
@@ -184,6 +184,11 @@ async function runChecked(workload: Workload | undefined, req: SimRequest, model
     return { kind: 'fleet', result };
   }
   const spec = machineFor(workload, req, modelFile);
+  if (inWorker) {
+    buildMachine(spec, 0); // a broken machine fails here, with its message, not in the worker
+    const result = await simulateInWorker(spec, { ...(req.seed !== undefined ? { seed: req.seed } : {}), models, trace: !!req.trace, ...(signal ? { signal } : {}) });
+    return { kind: 'run', spec, result };
+  }
   const result = simulate(spec, { ...(req.seed !== undefined ? { seed: req.seed } : {}), models, trace: !!req.trace });
   return { kind: 'run', spec, result };
 }
