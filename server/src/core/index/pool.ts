@@ -73,18 +73,21 @@ export function mergeLinks(parts: LinkResult[]): LinkResult {
   }
   for (const [name, lists] of byName) {
     out.names.push(name);
-    if (lists.length === 1) out.lists.push(lists[0]);
-    else {
-      const all = new Int32Array(lists.reduce((n, l) => n + l.length, 0));
-      let at = 0;
-      for (const l of lists) {
-        all.set(l, at);
-        at += l.length;
-      }
-      out.lists.push(all.sort());
-    }
+    out.lists.push(concatSorted(lists));
   }
   return out;
+}
+
+/** One sorted posting list from several (a single list is returned as it is). */
+export function concatSorted(parts: Int32Array[]): Int32Array {
+  if (parts.length === 1) return parts[0];
+  const all = new Int32Array(parts.reduce((n, l) => n + l.length, 0));
+  let at = 0;
+  for (const l of parts) {
+    all.set(l, at);
+    at += l.length;
+  }
+  return all.sort();
 }
 
 type Handler = (w: number, m: FromWorker) => void;

@@ -35,7 +35,7 @@ import { locateAsset } from '../syntax/parser';
 import { cacheFileName, packPostings, readCacheFile, serializeIndex, writeCacheFile, type IndexData, type IndexEntry } from './cache';
 import { IncludeGraph } from './includes';
 import { KbuildModel, strongest, type ObjectKind, type ObjectResolution } from './kbuild';
-import { InlineBackend, WorkerBackend, type ScanBackend } from './pool';
+import { InlineBackend, WorkerBackend, concatSorted, type ScanBackend } from './pool';
 import {
   bloomAdd,
   bloomHas,
@@ -424,18 +424,7 @@ export class TreeIndex {
       }
     }
     const merged = new Map<string, Int32Array>();
-    for (const [name, parts] of lists) {
-      if (parts.length === 1) merged.set(name, parts[0]);
-      else {
-        const all = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-        let at = 0;
-        for (const p of parts) {
-          all.set(p, at);
-          at += p.length;
-        }
-        merged.set(name, all.sort());
-      }
-    }
+    for (const [name, parts] of lists) merged.set(name, concatSorted(parts));
 
     const data: IndexData = { root, entries, postings: unchanged ? old!.postings : packPostings(merged) };
     // the resolved include graph stays valid while the file list and every file's includes are the same
