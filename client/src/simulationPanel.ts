@@ -11,12 +11,14 @@ import type { LanguageClient } from 'vscode-languageclient/node';
 import { parseViewMessage, type Allowed } from './simView/messages';
 import type { ViewState } from './simView/render';
 import { makeNonce, viewHtml } from './simView/page';
+import { ARCH_PROFILES, KERNEL_PROFILES, MODEL_IDS, PROFILE_NAMES } from '../../server/src/core/sim/types';
 import { randomBytes } from 'node:crypto';
 
-export const PROFILES = ['idle-server', 'web-server-64', 'storage-box', 'no-reliable-stacktrace'];
-export const KERNELS = ['4.0', '4.12', '4.15', '5.1', '5.16', '6.1', '6.4', '6.16'];
-export const ARCHES = ['x86_64', 'x86_64-fp', 'ppc64le', 's390x', 'arm64', 'loongarch64', 'no-reliable-stacktrace'];
-const MODELS = ['null', 'hybrid', 'kgraft', 'kpatch', 'ksplice', 'refcount', 'direct-jump', 'reboot'];
+// The simulator's own lists (types.ts has no dependencies: only these constants enter the client bundle).
+const PROFILES: string[] = [...PROFILE_NAMES];
+const KERNELS: string[] = [...KERNEL_PROFILES];
+const ARCHES = Object.keys(ARCH_PROFILES);
+const MODELS: string[] = [...MODEL_IDS];
 const REFRESH_MS = 800;
 const FLEET_MACHINES = 1000;
 

@@ -25,9 +25,9 @@
  * and for ppc32 the entry, syscall wrapper and interrupt frames are renamed
  * (namingFor). Nothing here is random: the engine draws the durations.
  */
-import type { ArchProfile, Dist, IrqSpec, KernelProfile, ModelSpec, PatchSpec, Segment, TaskSpec } from './types';
+import { PROFILE_NAMES, type ArchProfile, type Dist, type IrqSpec, type KernelProfile, type ModelSpec, type PatchSpec, type Segment, type TaskSpec } from './types';
 
-export const PROFILE_NAMES = ['idle-server', 'web-server-64', 'storage-box', 'no-reliable-stacktrace'] as const;
+export { PROFILE_NAMES };
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export interface ProfileOptions {

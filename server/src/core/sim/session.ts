@@ -16,25 +16,9 @@ import { parseModelList, simulate } from './simulate';
 import { runFleet, simulateInWorker } from './fleetPool';
 import type { FleetResult } from './fleet';
 import { buildMachine, ModelError } from './world';
-import { MODEL_IDS, type ArchProfile, type KernelProfile, type ModelId, type ModelSpec, type SimResult } from './types';
+import { ARCH_PROFILES, KERNEL_PROFILES, MODEL_IDS, type KernelProfile, type ModelId, type ModelSpec, type SimResult } from './types';
 
-export const KERNEL_PROFILES: readonly KernelProfile[] = ['4.0', '4.12', '4.15', '5.1', '5.16', '6.1', '6.4', '6.16'];
-
-/**
- * Arch profiles a request can pick (research note 3.9). Frame-pointer style
- * unwinders (x86 with frame pointers, and the reliable unwinders of powerpc,
- * s390 and arm64, which stop at exception frames) cannot vouch for a task
- * preempted in the kernel; ORC can.
- */
-export const ARCH_PROFILES: Record<string, ArchProfile> = {
-  x86_64: { name: 'x86_64', reliableStacktrace: true, unwinder: 'orc' },
-  'x86_64-fp': { name: 'x86_64 (frame pointers)', reliableStacktrace: true, unwinder: 'fp' },
-  ppc64le: { name: 'ppc64le', reliableStacktrace: true, unwinder: 'fp' },
-  s390x: { name: 's390x', reliableStacktrace: true, unwinder: 'fp' },
-  arm64: { name: 'arm64', reliableStacktrace: true, unwinder: 'fp' },
-  loongarch64: { name: 'loongarch64', reliableStacktrace: true, unwinder: 'orc' },
-  'no-reliable-stacktrace': { name: 'no reliable stacktrace', reliableStacktrace: false, unwinder: 'fp' },
-};
+export { KERNEL_PROFILES, ARCH_PROFILES } from './types';
 
 export interface SimRequest {
   /** A built-in profile name or the path of a *.klpmodel.json file (default idle-server). */

@@ -177,6 +177,28 @@ export type ModelId = 'null' | 'hybrid' | 'kgraft' | 'kpatch' | 'ksplice' | 'ref
 
 export const MODEL_IDS: readonly ModelId[] = ['null', 'hybrid', 'kgraft', 'kpatch', 'ksplice', 'refcount', 'direct-jump', 'reboot'];
 
+/** The built-in machines (profiles.ts builds them). */
+export const PROFILE_NAMES = ['idle-server', 'web-server-64', 'storage-box', 'no-reliable-stacktrace'] as const;
+
+export const KERNEL_PROFILES: readonly KernelProfile[] = ['4.0', '4.12', '4.15', '5.1', '5.16', '6.1', '6.4', '6.16'];
+
+/**
+ * Arch profiles a request can pick (research note 3.9). Frame-pointer style
+ * unwinders (x86 with frame pointers, and the reliable unwinders of powerpc,
+ * s390 and arm64, which stop at exception frames) cannot vouch for a task
+ * preempted in the kernel; ORC can.
+ */
+export const ARCH_PROFILES: Record<string, ArchProfile> = {
+  x86_64: { name: 'x86_64', reliableStacktrace: true, unwinder: 'orc' },
+  'x86_64-fp': { name: 'x86_64 (frame pointers)', reliableStacktrace: true, unwinder: 'fp' },
+  ppc64le: { name: 'ppc64le', reliableStacktrace: true, unwinder: 'fp' },
+  s390x: { name: 's390x', reliableStacktrace: true, unwinder: 'fp' },
+  arm64: { name: 'arm64', reliableStacktrace: true, unwinder: 'fp' },
+  loongarch64: { name: 'loongarch64', reliableStacktrace: true, unwinder: 'orc' },
+  'no-reliable-stacktrace': { name: 'no reliable stacktrace', reliableStacktrace: false, unwinder: 'fp' },
+};
+
+
 export type SwitchMechanism = 'STACK_CHECK' | 'EXIT_TO_USER' | 'IDLE_LOOP' | 'SCHED_HOOK' | 'FORK_INHERIT' | 'FORCE' | 'OFFLINE_CPU' | 'KGR_SAFE_POINT' | 'GLOBAL' | 'REBOOT';
 
 export type StallReason =
