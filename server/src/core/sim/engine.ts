@@ -62,6 +62,8 @@ export abstract class Run implements CursorHost {
   /** Per-task patch state (hybrid, kGraft): the version the task reaches, and whether it still has to switch. */
   readonly ps: Version[] = [];
   readonly pending: boolean[] = [];
+  /** When each task last switched (per-task models). */
+  readonly lastSwitch: number[] = [];
   readonly stall = new Map<number, Stall>();
   pauses = { count: 0, maxMs: 0, totalMs: 0 };
   retries = 0;
@@ -133,6 +135,7 @@ export abstract class Run implements CursorHost {
     const id = c.task.id;
     this.ps[id] = to;
     this.pending[id] = false;
+    this.lastSwitch[id] = t;
     const held = this.stall.get(id);
     if (held) this.held.push({ task: c.task.name, reason: held.reason, ...(held.function ? { function: held.function } : {}), switchedAtMs: round(t), mechanism });
     this.stall.delete(id);
@@ -252,6 +255,17 @@ export abstract class Run implements CursorHost {
    * code (V1), and, for V3, the first new activations. Bounded by the horizon
    * and a budget of segments.
    */
+  /**
+   * The settle pass every model runs: a task is followed while the kernel
+   * entry that straddles its switch goes on (V2), while an activation of the
+   * other version is on its stack (U, V1), and, for V3, until its first new
+   * call or `v3Until`.
+   */
+  settleAfterSwitch(switchedAt: (c: Cursor) => number, target: (c: Cursor) => Version, v3Until: number | null): void {
+    const v3 = this.oracle.v3 && v3Until !== null;
+    this.settle((c) => c.keeStart <= switchedAt(c) || !!c.frameNot(target(c), this.m.patched) || (v3 && !this.sawNew[c.task.id] && c.end <= v3Until!));
+  }
+
   settle(cont: (c: Cursor) => boolean, budget = 2_000_000): void {
     let spent = 0;
     const tasks = this.m.tasks;

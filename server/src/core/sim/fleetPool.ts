@@ -31,15 +31,8 @@ export class FleetCancelled extends Error {
 export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<FleetResult> {
   const n = opts.machines;
   const threads = Math.min(opts.threads ?? availableParallelism(), Math.ceil(n / 50));
-  let file: string | undefined = opts.workerFile;
-  if (threads > 0 && !file) {
-    try {
-      file = locateAsset('simWorker.js');
-    } catch {
-      file = undefined;
-    }
-  }
-  if (threads <= 0 || !file) {
+  const file = threads > 0 ? workerFile(opts.workerFile) : undefined;
+  if (!file) {
     const out = runMachines(src, opts.seed, opts.models, 0, n);
     opts.onProgress?.(n, n);
     return summarize(out, opts.models, opts.seed);

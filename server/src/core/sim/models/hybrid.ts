@@ -47,7 +47,6 @@ class HybridRun extends Run {
   private idlePending: boolean[] = [];
   private idleSwitchAt: number[] = [];
   private hookChecked: number[] = [];
-  private lastSwitch: number[] = [];
   private completionAt: number | null = null;
   private transitionStart = 0;
   private postPatchAt: number | null = null;
@@ -62,11 +61,6 @@ class HybridRun extends Run {
 
   resolve(task: Task, _fn: string, _t: number): Version {
     return this.inTransition ? (this.ps[task.id] ?? 0) : this.global;
-  }
-
-  override switchTask(c: Cursor, to: Version, t: number, mechanism: string): void {
-    super.switchTask(c, to, t, mechanism);
-    this.lastSwitch[c.task.id] = t;
   }
 
   onExitToUser(c: Cursor, t: number): void {
@@ -341,12 +335,6 @@ class HybridRun extends Run {
         return { version: v, on: 'on a switched task or the idle task' };
       });
     }
-    const v3 = this.oracle.v3;
-    const v3Until = Math.min(end, this.t0 + V3_WINDOW_MS);
-    this.settle((c) => {
-      const id = c.task.id;
-      const last = this.lastSwitch[id] ?? -Infinity;
-      return c.keeStart <= last || !!c.frameNot(this.ps[id] ?? 0, this.m.patched) || (v3 && !this.sawNew[c.task.id] && c.end <= v3Until);
-    });
+    this.settleAfterSwitch((c) => this.lastSwitch[c.task.id] ?? -Infinity, (c) => this.ps[c.task.id] ?? 0, Math.min(end, this.t0 + V3_WINDOW_MS));
   }
 }

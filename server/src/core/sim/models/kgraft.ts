@@ -75,15 +75,9 @@ class KgraftRun extends Run {
   private target: Version = 1;
   private finalAt: number | null = null;
   private afterSafe: boolean[] = [];
-  private lastSwitch: number[] = [];
 
   resolve(task: Task, _fn: string, _t: number): Version {
     return this.inTransition ? (this.ps[task.id] ?? this.global) : this.global;
-  }
-
-  override switchTask(c: Cursor, to: Version, t: number, mechanism: string): void {
-    super.switchTask(c, to, t, mechanism);
-    this.lastSwitch[c.task.id] = t;
   }
 
   private migrating(c: Cursor): boolean {
@@ -163,10 +157,14 @@ class KgraftRun extends Run {
     if (this.inTransition) for (const task of this.m.tasks) if (this.pending[task.id]) this.stall.set(task.id, this.why(this.cursor(task)));
     const end = this.finalAt ?? this.horizon;
     if (irqCpus(this).size) irqPass(this, t0, Math.min(end, t0 + 30_000), () => ({ version: 1, on: 'the CPU ran the kGraft work item' }));
-    const v3 = this.oracle.v3;
-    const v3Until = Math.min(end, this.t0 + V3_WINDOW_MS);
-    this.settle((c) => c.keeStart <= (this.lastSwitch[c.task.id] ?? -Infinity) || !!c.frameNot(this.ps[c.task.id] ?? 0, this.m.patched) || (v3 && !this.sawNew[c.task.id] && c.end <= v3Until));
+    this.settleAfterSwitch((c) => this.lastSwitch[c.task.id] ?? -Infinity, (c) => this.ps[c.task.id] ?? 0, Math.min(end, this.t0 + V3_WINDOW_MS));
     return this.result('kgraft', this.finalAt, { postPatchAtMs: this.finalAt });
+  }
+
+  /** Walks a task towards t, only until it migrates: the settle pass follows it further if the oracle needs it. */
+  private walkPending(c: Cursor, t: number): Cursor {
+    while (c.end <= t && c.mode !== 'exited' && this.pending[c.task.id]) c.advance();
+    return c;
   }
 
   /** Walks the tasks still in progress to t; returns how many are left. */
@@ -179,9 +177,7 @@ class KgraftRun extends Run {
         left++;
         continue;
       }
-      const c = this.cursor(task);
-      // Walk only until it migrates; the oracle's settle pass follows it further if needed.
-      while (c.end <= t && c.mode !== 'exited' && this.pending[task.id]) c.advance();
+      const c = this.walkPending(this.cursor(task), t);
       if (!this.pending[task.id]) continue;
       if (c.mode === 'exited') {
         this.pending[task.id] = false;
@@ -241,8 +237,7 @@ class KgraftRun extends Run {
       this.log(t, undefined, 'force', 'kgr_unmark_processes: every task marked migrated');
       for (const task of this.m.tasks) {
         if (!this.pending[task.id]) continue;
-        const c = this.cursor(task);
-        while (c.end <= t && c.mode !== 'exited' && this.pending[task.id]) c.advance();
+        const c = this.walkPending(this.cursor(task), t);
         if (this.pending[task.id]) this.switchTask(c, this.target, t, 'FORCE');
       }
       this.notes.push(`forced at ${t} ms (kgr_unmark_processes): tasks inside patched functions return into the other universe`);

@@ -68,8 +68,7 @@ class NullRun extends Run {
     }
     this.callback('post_patch', last);
     if (this.m.spec.irqs?.length) irqPass(this, this.t0, last + 1000, (_cpu, at) => ({ version: fns.every((f) => at >= this.tf.get(f)!) ? 1 : 0, on: 'the function has switched' }));
-    const v3 = this.oracle.v3;
-    this.settle((c) => c.keeStart <= last || c.stack.some((f) => f.tracked && this.m.patched.has(f.fn) && f.version === 0) || (v3 && !this.sawNew[c.task.id] && c.end <= last + 1000));
+    this.settleAfterSwitch(() => last, () => 1, last + 1000);
     return this.result('null', last, { postPatchAtMs: last });
   }
 }

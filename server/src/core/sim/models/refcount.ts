@@ -105,7 +105,7 @@ class RefcountRun extends Run {
       this.lane('all contexts', 'global', te, 'old', failed);
     }
     const sw = this.switchAt;
-    if (sw < Infinity) this.settle((c) => c.keeStart <= sw || !!c.frameNot(1, this.m.patched));
+    if (sw < Infinity) this.settleAfterSwitch(() => sw, () => 1, null);
     return this.result('refcount', sw < Infinity ? sw : null, { ...(failed ? { failed } : {}), postPatchAtMs: sw < Infinity ? sw : null });
   }
 }

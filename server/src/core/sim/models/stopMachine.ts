@@ -17,6 +17,7 @@
  * 64 entries).
  */
 import { Run, inUse, type Stall } from '../engine';
+import { meanOf } from '../rng';
 import type { Cursor, Task, Version } from '../world';
 import type { ModelId, ModelResult, Segment } from '../types';
 
@@ -40,12 +41,11 @@ function meanDepth(program: Segment[]): number {
   let d = 0;
   for (const s of program) {
     if ('kernel' in s || 'sleep' in s) {
-      const chain = 'kernel' in s ? s.kernel : s.sleep;
-      const ms = typeof s.ms === 'number' ? s.ms : 'exp' in s.ms ? s.ms.exp : (s.ms.uniform[0] + s.ms.uniform[1]) / 2;
+      const ms = meanOf(s.ms);
       w += ms;
-      d += ms * (chain.length + (s.depth ?? 0) + 3);
+      d += ms * (('kernel' in s ? s.kernel : s.sleep).length + (s.depth ?? 0) + 3);
     } else if ('user' in s) {
-      const ms = typeof s.user === 'number' ? s.user : 'exp' in s.user ? s.user.exp : (s.user.uniform[0] + s.user.uniform[1]) / 2;
+      const ms = meanOf(s.user);
       w += ms;
       d += ms * 2;
     }
@@ -97,16 +97,26 @@ export class StopMachineRun extends Run {
     return at;
   }
 
+  private plain = { tasks: -1, frames: 0 };
+
+  /** Frames held by the tasks that never call patched code (not followed), computed again only when forks added tasks. */
+  private plainFrames(): number {
+    const tasks = this.m.tasks;
+    if (this.plain.tasks !== tasks.length) {
+      const byProgram = new Map<Segment[], number>();
+      for (const task of tasks) if (!task.relevant) byProgram.set(task.program, (byProgram.get(task.program) ?? 0) + 1);
+      let frames = 0;
+      for (const [p, n] of byProgram) frames += n * meanDepth(p);
+      this.plain = { tasks: tasks.length, frames };
+    }
+    return this.plain.frames;
+  }
+
   private window(t: number, at: number, cursors: Cursor[]): number {
     const tm = this.timing;
     let frames = 0;
     for (const c of cursors) frames += c.depth();
-    const plain = this.m.tasks.length - cursors.length;
-    if (plain > 0) {
-      const byProgram = new Map<Segment[], number>();
-      for (const task of this.m.tasks) if (!task.relevant) byProgram.set(task.program, (byProgram.get(task.program) ?? 0) + 1);
-      for (const [p, n] of byProgram) frames += n * meanDepth(p);
-    }
+    frames += this.plainFrames();
     const ms = at - t + tm.stopBaseMs + tm.stopPerCpuMs * this.m.spec.cpus + (tm.stopPerFrameUs * frames) / 1000;
     this.pause(ms);
     return ms;
@@ -179,7 +189,7 @@ export class StopMachineRun extends Run {
       }
     }
     const sw = this.switchAt;
-    if (sw < Infinity) this.settle((c) => c.keeStart <= sw || !!c.frameNot(1, this.m.patched));
+    if (sw < Infinity) this.settleAfterSwitch(() => sw, () => 1, null);
     const done = sw < Infinity ? sw : null;
     if (done === null) this.removable = true;
     return this.result(cfg.id, done, { ...(failed ? { failed } : {}), postPatchAtMs: done });
