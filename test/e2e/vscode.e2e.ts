@@ -70,20 +70,21 @@ async function openWorkbench(url: string): Promise<Page> {
   return page;
 }
 
-async function command(page: Page, name: string): Promise<void> {
-  await page.keyboard.press('F1');
+/** Types into the quick input opened by `key` and takes the row that shows `row`. */
+async function quickInput(page: Page, key: string, text: string, row: string): Promise<void> {
+  await page.keyboard.press(key);
   await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: 10_000 });
-  await page.keyboard.type(name, { delay: 10 });
-  await page.waitForSelector(`.quick-input-list .monaco-list-row:has-text("${name.replace(/^>/, '')}")`, { timeout: 15_000 });
+  await page.keyboard.type(text, { delay: 10 });
+  await page.waitForSelector(`.quick-input-list .monaco-list-row:has-text("${row}")`, { timeout: 15_000 });
   await page.keyboard.press('Enter');
 }
 
+async function command(page: Page, name: string): Promise<void> {
+  await quickInput(page, 'F1', `>${name}`, name);
+}
+
 async function openFile(page: Page, name: string): Promise<void> {
-  await page.keyboard.press('Control+P');
-  await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: 10_000 });
-  await page.keyboard.type(name, { delay: 10 });
-  await page.waitForSelector(`.quick-input-list .monaco-list-row:has-text("${name}")`, { timeout: 15_000 });
-  await page.keyboard.press('Enter');
+  await quickInput(page, 'Control+P', name, name);
   await page.waitForSelector(`.tab.active:has-text("${name}")`, { timeout: 15_000 });
 }
 
@@ -176,7 +177,7 @@ for (const [theme, name] of [
       // The code lens at the top of the patch offers the simulation.
       await page.locator('.codelens-decoration', { hasText: 'Simulate the transition' }).first().waitFor({ timeout: 60_000 });
       await page.keyboard.press('Control+B'); // the side bar away: room for the view
-      await command(page, '>Livepatch: Simulate Patch');
+      await command(page, 'Livepatch: Simulate Patch');
       const frame = await simulationFrame(page);
       await frame.waitForSelector('svg.timeline', { timeout: 30_000 });
       const rows = await frame.$$eval('table.compare tbody tr', (trs) => trs.map((tr) => (tr as unknown as { innerText: string }).innerText.replace(/\s+/g, ' ')));
