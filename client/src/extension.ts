@@ -12,7 +12,7 @@ let client: LanguageClient | undefined;
 
 function settings() {
   const c = vscode.workspace.getConfiguration('livepatchLens');
-  return { kernelTree: c.get<string>('kernelTree', ''), kernelConfig: c.get<string>('kernelConfig', ''), kernelVersion: c.get<string>('kernelVersion', ''), arch: c.get<string>('arch', ''), debounceMs: c.get<number>('debounceMs', 250), maxPatchBytes: c.get<number>('maxPatchBytes', 16 * 1024 * 1024), buildTool: c.get<string>('buildTool', ''), kernelHeaders: c.get<string>('kernelHeaders', '') };
+  return { kernelTree: c.get<string>('kernelTree', ''), kernelConfig: c.get<string>('kernelConfig', ''), kernelVersion: c.get<string>('kernelVersion', ''), arch: c.get<string>('arch', ''), debounceMs: c.get<number>('debounceMs', 250), maxPatchBytes: c.get<number>('maxPatchBytes', 16 * 1024 * 1024), buildTool: c.get<string>('buildTool', ''), kernelHeaders: c.get<string>('kernelHeaders', ''), kernelSymbols: c.get<string>('kernelSymbols', '') };
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {

@@ -400,7 +400,7 @@ test('livepatchLens/generateModule writes the module folder for the open patch (
     const out = join(dir, 'module');
     const r = (await s.conn.sendRequest('livepatchLens/generateModule', { uri: u, out })) as { ok: boolean; message: string; files: string[] };
     assert.ok(r.ok, r.message);
-    assert.match(r.message, /^livepatch_patch: 1 function, \d+ klp relocation candidates?, \d+ files written/);
+    assert.match(r.message, /^livepatch_lens_demo_[0-9a-f]{6}: 1 function, \d+ klp relocation candidates?, \d+ files written/);
     assert.ok(exists(join(out, 'livepatch-main.c')) && exists(join(out, 'Kbuild')) && exists(join(out, 'Makefile')));
     assert.match(read(join(out, 'drivers_misc_lens_demo.c'), 'utf8'), /^void livepatch_lens_put\(struct lens_stats \*st\)\n\{\n\tif \(st->reads\)/m);
     assert.ok(r.files.every((f) => f.startsWith(out)), 'nothing written outside the chosen folder');

@@ -201,6 +201,7 @@ interface GenerateCliOptions {
   tree?: string | false;
   headers?: string;
   symvers?: string;
+  symbols?: string;
   config?: string;
   name?: string;
   build?: boolean;
@@ -230,6 +231,7 @@ async function generate(file: string, opt: GenerateCliOptions): Promise<number> 
       name: opt.name,
       headers: opt.headers,
       symvers: opt.symvers,
+      symbols: opt.symbols,
       options: { kernelVersion: opt.kernelVersion, maxLength: opt.maxBytes },
       generator: `klp-lens ${pkg.version}`,
       fix: opt.fix,
@@ -239,7 +241,9 @@ async function generate(file: string, opt: GenerateCliOptions): Promise<number> 
     throw e;
   }
   const m = outcome.module;
-  process.stdout.write(`${m.name}: ${m.functions.length} function${m.functions.length === 1 ? '' : 's'} (${m.functions.map((f) => `${f.object}:${f.name}`).join(', ')}), ${m.relocations.length} klp relocation candidate${m.relocations.length === 1 ? '' : 's'}; wrote ${outcome.written.length} files to ${opt.out}\n`);
+  const funcs = m.functions.map((f) => `${f.object}:${f.oldName}${f.sympos ? `,${f.sympos}` : ''}`).join(', ');
+  process.stdout.write(`${m.name}: ${m.functions.length} function${m.functions.length === 1 ? '' : 's'}${funcs ? ` (${funcs})` : ''}, ${m.relocations.length} klp relocation candidate${m.relocations.length === 1 ? '' : 's'}; wrote ${outcome.written.length} files to ${opt.out}\n`);
+  if (outcome.symbols) err(`symbols: ${outcome.symbols}`);
   for (const a of outcome.applied) err(`applied ${a.code} first: ${a.title}`);
   const where = (p: { file?: string; line?: number }) => (p.line !== undefined ? `${file}:${p.line + 1}: ` : '');
   for (const p of m.problems) err(`${where(p)}${p.severity}: ${p.message}`);
@@ -323,8 +327,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--no-tree', 'no kernel tree (refused: generation needs the patched files whole)')
     .option('--headers <dir>', "the target kernel's headers (Module.symvers for exports, .config, and the build with --build), e.g. /usr/src/linux-headers-6.1.0-56-amd64")
     .option('--symvers <file>', "the target's Module.symvers (default: the headers')")
+    .option('--symbols <file>', "the target kernel's symbol table: System.map, a copy of its /proc/kallsyms, or its vmlinux (every reference is resolved against it)")
     .option('--config <file>', "the kernel .config (default: the headers' or the tree's)")
-    .option('--name <name>', 'module name (default: from the patch subject)', (v: string) => {
+    .option('--name <name>', 'module name (default: from the patch subject, else its files and a hash)', (v: string) => {
       if (!/^[a-z0-9_]{1,55}$/.test(v)) throw new UsageError(`--name: use 1 to 55 of [a-z0-9_], got "${v}"`);
       return v;
     })
@@ -394,7 +399,7 @@ export async function main(argv: string[]): Promise<number> {
             process.stderr.write(`klp-lens: ${ko} still needs ${r.missing.join(', ')}: neither exported by the target nor listed in ${opts.map}; the module would not load\n`);
             return 1;
           }
-          return r.warnings.length ? 1 : 0;
+          return r.warnings.length > r.notes.length ? 1 : 0;
         } catch (e) {
           if (e instanceof KlpRelocError || e instanceof GenerateError) throw new UsageError(e.message);
           throw e;

@@ -64,9 +64,11 @@ export interface Settings {
   buildTool: '' | BuildTool;
   /** The target kernel's headers folder (Module.symvers, .config) for generated modules. */
   kernelHeaders: string;
+  /** The target kernel's symbol table (System.map, a /proc/kallsyms copy, vmlinux) for generated modules. */
+  kernelSymbols: string;
 }
 
-const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH, buildTool: '', kernelHeaders: '' };
+const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH, buildTool: '', kernelHeaders: '', kernelSymbols: '' };
 
 /** What a code action carries until it is resolved (the finding it answers, in that document version). */
 interface FixActionData {
@@ -544,6 +546,7 @@ export function startServer(connection: Connection): void {
         index,
         out: p.out,
         headers,
+        symbols: settings.kernelSymbols || undefined,
         options: { kernelVersion: settings.kernelVersion || undefined, arch: settings.arch || undefined, maxLength: settings.maxPatchBytes },
         generator: `Livepatch Lens ${pkg.version}`,
       });

@@ -35,7 +35,7 @@ export interface FixRun {
 
 const key = (f: Finding, fixId: string) => `${fixId}|${f.code}|${f.file ?? ''}|${JSON.stringify(f.data ?? {})}`;
 
-export async function fixPatch(text: string, codes: ReadonlySet<string>, options: AnalyzeOptions = {}, maxSteps = 100): Promise<FixRun> {
+export async function fixPatch(text: string, codes: ReadonlySet<string>, options: AnalyzeOptions = {}, maxSteps = 100, generating = false): Promise<FixRun> {
   const applied: AppliedFix[] = [];
   const refused: RefusedFix[] = [];
   const tried = new Set<string>();
@@ -44,7 +44,7 @@ export async function fixPatch(text: string, codes: ReadonlySet<string>, options
     const a = await analyzePatch(current, { ...options, keepSyntax: true });
     let next: string | undefined;
     try {
-      const ctx = { text: current, analysis: a, tree: options.tree, index: options.index, target: targetOf(options) };
+      const ctx = { text: current, analysis: a, tree: options.tree, index: options.index, target: targetOf(options), generating };
       const candidates = a.findings.filter((f) => codes.has(f.code)).flatMap((f) => fixesFor(ctx, f).map((offer) => ({ f, offer })));
       candidates.sort((x, y) => (x.offer.fix.order ?? 0) - (y.offer.fix.order ?? 0));
       for (const { f, offer } of candidates) {

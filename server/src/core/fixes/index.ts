@@ -33,6 +33,12 @@ export interface FixContext {
   tree?: KernelTree;
   index?: TreeFacts;
   target: Target;
+  /**
+   * Fixing for a module klp-lens generates: fixes that kpatch-build or
+   * klp-build would not need (a jump label on a vmlinux key, which those tools
+   * carry as a special section) are offered too.
+   */
+  generating?: boolean;
 }
 
 /** What a fix does to the patch: post-image edits per file, and what it leaves to the author. */
