@@ -220,3 +220,24 @@ test('Kbuild carries the directory\'s plain flags and never a command from the t
   assert.doesNotMatch(kbuild, /PWNED|shell|cc-option|-Wno-foo|NOT_INHERITED|OTHER/);
   assert.match(kbuild, /^CFLAGS_REMOVE_drivers_misc_stats\.o \+= -Wframe-larger-than=1024$/m);
 });
+
+test('check with the target\'s symbol table: a changed static the target inlined names the callers to replace (KLP340)', async () => {
+  const tree = miniTree({ 'drivers/misc/stats.c': STATS_C });
+  const after = STATS_C.replace('\treturn v * 2;', '\treturn v * 3;');
+  const a = await analyzePatch(gitStyleDiff('drivers/misc/stats.c', STATS_C, after), { tree, symbols: parseSymbolText(KALLSYMS, '/tmp/kallsyms') });
+  try {
+    const f = a.findings.filter((x) => x.code.startsWith('KLP34'));
+    assert.deepEqual(f.map((x) => x.code), ['KLP340']);
+    assert.match(f[0].message, /^stats_scale\(\) has no symbol in the target kernel \(\/tmp\/kallsyms\): .* the livepatch must replace its caller stats_show\(\) instead/);
+    // a global the table lacks: the table is not the target's
+    const b = await analyzePatch(gitStyleDiff('drivers/misc/stats.c', STATS_C, STATS_C.replace('static int stats_scale', 'int stats_scale')), { tree, symbols: parseSymbolText(KALLSYMS, '/tmp/kallsyms') });
+    assert.ok(b.findings.some((x) => x.code === 'KLP342' && /stats_scale\(\) is global but not in the target's symbol table/.test(x.message)));
+    b.dispose();
+  } finally {
+    a.dispose();
+  }
+  // without a table nothing is said
+  const c = await analyzePatch(gitStyleDiff('drivers/misc/stats.c', STATS_C, after), { tree });
+  assert.equal(c.findings.filter((x) => x.code.startsWith('KLP34')).length, 0);
+  c.dispose();
+});

@@ -1,7 +1,7 @@
 /**
  * klp-lens: the command line on the same core as the language server.
  *
- *   klp-lens check [--tree DIR] [--format text|json|sarif] FILE...
+ *   klp-lens check [--tree DIR] [--symbols FILE] [--format text|json|sarif] FILE...
  *   klp-lens simulate FILE [--model NAME|FILE] [--models LIST] [--fleet N] [--seed S] [--format text|json] [--trace]
  *   klp-lens serve --stdio
  *
@@ -17,7 +17,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { analyzePatch, DEFAULT_MAX_LENGTH, targetOf } from '../core/analysis';
 import { FIXABLE_CODES, fixesFor } from '../core/fixes';
 import { fixPatch } from '../core/fixes/driver';
-import { buildModule, generateInto, GenerateError, KlpRelocError, klpRelocs } from './generate';
+import { buildModule, generateInto, GenerateError, KlpRelocError, klpRelocs, loadSymbols } from './generate';
 import type { BuildTool } from '../core/rules';
 import { KernelTree } from '../core/tree/kernelTree';
 import { TreeIndex, indexCacheFile } from '../core/index/treeIndex';
@@ -67,6 +67,7 @@ interface CheckOptions {
   config?: string;
   kernelVersion?: string;
   arch?: string;
+  symbols?: string;
   format: 'text' | 'json' | 'sarif';
   maxBytes: number;
   color?: boolean;
@@ -110,12 +111,23 @@ async function treeIndex(tree: KernelTree, opt: { config?: string; progress?: bo
   return index;
 }
 
+/** The target's symbol table for check; a bad one is a usage error with its reason. */
+function loadCheckSymbols(path: string) {
+  try {
+    return loadSymbols(resolve(path));
+  } catch (e) {
+    if (e instanceof GenerateError) throw new UsageError(`--symbols: ${e.message}`);
+    throw e;
+  }
+}
+
 async function check(files: string[], opt: CheckOptions): Promise<number> {
   const err = (s: string) => process.stderr.write(s + '\n');
   const tree = chooseTree(opt, err);
   const index = tree?.isKernel && opt.index !== false ? await treeIndex(tree, opt) : undefined;
   if (tree && !tree.isKernel) err(`klp-lens: ${tree.root} is not a kernel source tree: its files are used, but it is not indexed (no checks that need the rest of the kernel)`);
   else if (tree && !index) err('klp-lens: --no-index: checks that need the rest of the tree (exports, static keys in headers, callers, module placement, .config) are skipped');
+  const symbols = opt.symbols ? loadCheckSymbols(opt.symbols) : undefined;
   const report: Report = { tool: { name: 'klp-lens', version: pkg.version }, files: [] };
   const texts = new Map<string, string[]>();
   const showProgress = opt.progress ?? (files.length > 1 && process.stderr.isTTY === true);
@@ -123,7 +135,7 @@ async function check(files: string[], opt: CheckOptions): Promise<number> {
     const path = files[i];
     if (showProgress) process.stderr.write(process.stderr.isTTY ? `\r\x1b[K[${i + 1}/${files.length}] ${path}` : `[${i + 1}/${files.length}] ${path}\n`);
     const decoded = decodeBytes(readInput(path, opt.maxBytes));
-    const analysis = await analyzePatch(decoded.text, { tree, index, kernelVersion: opt.kernelVersion, arch: opt.arch, decoded: decoded.encoding === 'utf-8' && !decoded.nulAt ? undefined : decoded, maxLength: opt.maxBytes });
+    const analysis = await analyzePatch(decoded.text, { tree, index, kernelVersion: opt.kernelVersion, arch: opt.arch, symbols, decoded: decoded.encoding === 'utf-8' && !decoded.nulAt ? undefined : decoded, maxLength: opt.maxBytes });
     try {
       report.files.push(reportFile(path === '-' ? '<stdin>' : path, analysis));
       texts.set(path === '-' ? '<stdin>' : path, analysis.set.lines);
@@ -288,6 +300,7 @@ export async function main(argv: string[]): Promise<number> {
       return v;
     })
     .addOption(new Option('--arch <arch>', "architecture the livepatch targets (default: the tree's .config, else x86_64)").choices(['x86_64', 'ppc64le', 's390x', 'arm64', 'loongarch64']))
+    .option('--symbols <file>', "the target kernel's symbol table (System.map, a copy of /proc/kallsyms, or vmlinux): patched functions the target inlined or lacks are reported (KLP340-342)")
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
     .option('--max-bytes <n>', 'largest patch to analyse (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
     .option('--no-color', 'no ANSI colours in text output')

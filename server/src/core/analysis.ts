@@ -24,6 +24,7 @@ import { finding, sortFindings, type Finding } from './findings';
 import { collectFileFacts, emptyFacts, type FileFacts } from './facts';
 import type { DecodedText } from './text';
 import { range as mkRange, lineContentRange } from './text';
+import type { SymbolTable } from './symbols/table';
 import { runRules, type BuildTool, type RuleContext, type Target, type TreeFacts } from './rules';
 
 export interface FileAnalysis extends FileChange {
@@ -78,6 +79,8 @@ export interface AnalyzeOptions {
   arch?: string;
   /** The build tool fixes write for; default: klp-build from kernel 6.19 on, kpatch-build before. */
   tool?: BuildTool;
+  /** The target kernel's symbol table: patched functions it does not have are reported (KLP340–342). */
+  symbols?: SymbolTable;
 }
 
 /** The architecture a kernel .config is for (the tree's index answers), or undefined. */
@@ -152,7 +155,7 @@ function analyzeLoaded(text: string, options: AnalyzeOptions, async: boolean): P
 
   const files: FileAnalysis[] = [];
   const finish = (): PatchAnalysis => {
-    const ctx: RuleContext = { set, files, tree: options.tree, index: options.index, target: targetOf(options) };
+    const ctx: RuleContext = { set, files, tree: options.tree, index: options.index, target: targetOf(options), symbols: options.symbols };
     if (options.rules !== false) findings.push(...runRules(ctx));
     sortFindings(findings);
     let disposed = false;

@@ -32,7 +32,8 @@ export type Category =
   | 'module'
   | 'callback'
   | 'kpatch-macro'
-  | 'kernel-config';
+  | 'kernel-config'
+  | 'target-symbols';
 
 export interface CodeInfo {
   code: string;
@@ -137,6 +138,10 @@ const table: CodeInfo[] = [
   // kernel-config
   { code: 'KLP330', category: 'kernel-config', severity: 'error', title: 'Kernel configuration blocks livepatch builds' },
   { code: 'KLP331', category: 'kernel-config', severity: 'information', title: 'Changed code is configured out' },
+  // target-symbols (with the target's symbol table)
+  { code: 'KLP340', category: 'target-symbols', severity: 'warning', title: 'Patched function has no symbol in the target kernel' },
+  { code: 'KLP341', category: 'target-symbols', severity: 'warning', title: 'Patched function\'s name occurs more than once in the target' },
+  { code: 'KLP342', category: 'target-symbols', severity: 'error', title: 'Patched global function is not in the target\'s symbol table' },
 ];
 
 export const CODES: ReadonlyMap<string, CodeInfo> = new Map(table.map((c) => [c.code, c]));

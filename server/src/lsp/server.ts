@@ -42,6 +42,7 @@ import { TreeIndex } from '../core/index/treeIndex';
 import { lineContext } from '../core/query';
 import { reportFile } from '../cli/report';
 import { generateInto, GenerateError } from '../cli/generate';
+import { readSymbolTable, SymbolTableError, type SymbolTable } from '../core/symbols/table';
 import { changeLabel, documentSymbols, foldingRanges, toDiagnostic, type ConvertContext } from './convert';
 import pkg from '../../../package.json';
 
@@ -416,9 +417,31 @@ export function startServer(connection: Connection): void {
     return { contents: { kind: MarkupKind.Markdown, value: md.join('\n\n') } };
   });
 
+  // the target's symbol table (livepatchLens.kernelSymbols): read once per path and mtime
+  let symbolsLoaded: { key: string; table?: SymbolTable } | undefined;
+  const targetSymbols = (): SymbolTable | undefined => {
+    const path = settings.kernelSymbols;
+    if (!path) return undefined;
+    let key: string;
+    try {
+      key = `${path}:${statSync(path).mtimeMs}`;
+    } catch {
+      key = `${path}:missing`;
+    }
+    if (symbolsLoaded?.key === key) return symbolsLoaded.table;
+    symbolsLoaded = { key };
+    try {
+      symbolsLoaded.table = readSymbolTable(path);
+    } catch (e) {
+      tell(MessageType.Warning, `livepatchLens.kernelSymbols: ${e instanceof SymbolTableError ? e.message : String(e)}; the checks against the target's symbols (KLP340–KLP342) are skipped.`);
+    }
+    return symbolsLoaded.table;
+  };
+
   const analyzeOptions = () => ({
     tree,
     index,
+    symbols: targetSymbols(),
     kernelVersion: settings.kernelVersion || undefined,
     arch: settings.arch || undefined,
     tool: settings.buildTool || undefined,

@@ -60,8 +60,15 @@ export interface ScopeFacts {
   callbackFields: { field: string; fn: string }[];
   /** Functions (post-image) whose body uses a macro that embeds __LINE__, with their first post-image line. */
   lineUsers: { name: string; line: number; changed: boolean }[];
-  /** For changed inline functions and function-like macros of the file: the other functions of the file that call them. */
+  /**
+   * For changed inline functions, changed static functions and function-like
+   * macros of the file: the other functions of the file that call them, and,
+   * for callers that are static themselves, their callers in turn (a static
+   * the compiler inlined lives on in its callers' code).
+   */
   callersInFile: Map<string, string[]>;
+  /** Names of the file's functions and data (post image): the neighbours that identify it in a symbol table. */
+  definedNames: Set<string>;
   /** Static functions defined in the file (post image). */
   staticFns: Set<string>;
   /** Static keys defined in the file (DEFINE_STATIC_KEY_*). */
@@ -82,7 +89,7 @@ export interface FileFacts {
 const CODE = new Set(['function', 'syscall', 'fragment']);
 
 function emptyScope(): ScopeFacts {
-  return { exports: new Map(), exportNamespaces: new Map(), invocations: [], probeFns: new Set(), callbackFields: [], lineUsers: [], callersInFile: new Map(), staticFns: new Set(), staticKeys: new Set(), inlineFns: new Set() };
+  return { exports: new Map(), exportNamespaces: new Map(), invocations: [], probeFns: new Set(), callbackFields: [], lineUsers: [], callersInFile: new Map(), definedNames: new Set(), staticFns: new Set(), staticKeys: new Set(), inlineFns: new Set() };
 }
 
 export function emptyFacts(): FileFacts {
@@ -110,9 +117,13 @@ function collectScope(entities: EntityChange[], pre: Side | undefined, post: Sid
     }
     else if (e.kind === 'invocation') scope.invocations.push({ macro: e.definedBy ?? '', args: e.args ?? [] });
     else if (e.kind === 'function') {
+      scope.definedNames.add(e.name);
       if (e.storage.includes('static')) scope.staticFns.add(e.name);
       if (e.storage.includes('inline') || e.annotations.some((a) => a.name === '__always_inline')) scope.inlineFns.add(e.name);
-    } else if (e.kind === 'variable' && /STATIC_KEY/.test(e.definedBy ?? '')) scope.staticKeys.add(e.name);
+    } else if (e.kind === 'variable') {
+      scope.definedNames.add(e.name);
+      if (/STATIC_KEY/.test(e.definedBy ?? '')) scope.staticKeys.add(e.name);
+    }
     if (side === post && CODE.has(e.kind) && lineUser.test(textOf(side, e))) {
       const img = side.src.toImage[e.startRow] ?? -1;
       scope.lineUsers.push({ name: e.name, line: img, changed: changedNames.has(e.name) });
@@ -121,24 +132,34 @@ function collectScope(entities: EntityChange[], pre: Side | undefined, post: Sid
   // driver .probe and klp_callbacks fields anywhere in the file's text
   for (const m of side.src.text.matchAll(/\.probe\s*=\s*&?([A-Za-z_]\w*)/g)) scope.probeFns.add(m[1]);
   for (const m of side.src.text.matchAll(/\.(pre_patch|post_patch|pre_unpatch|post_unpatch)\s*=\s*&?([A-Za-z_]\w*)/g)) scope.callbackFields.push({ field: m[1], fn: m[2] });
-  // callers, in this file, of changed inline functions and function-like macros
-  const inlineNames = entities
-    .filter((e) => e.change === 'changed' && ((e.kind === 'function' && (e.new?.entity.storage.includes('inline') || e.new?.annotations.includes('__always_inline'))) || (e.kind === 'macro' && /#define\s+\w+\(/.test(e.new?.text ?? ''))))
+  // callers, in this file, of changed inline and static functions and function-like macros
+  const names = entities
+    .filter((e) => e.change === 'changed' && ((e.kind === 'function' && (e.new?.entity.storage.some((x) => x === 'inline' || x === 'static') || e.new?.annotations.includes('__always_inline'))) || (e.kind === 'macro' && /#define\s+\w+\(/.test(e.new?.text ?? ''))))
     .map((e) => e.name);
-  if (post && inlineNames.length) {
-    const call = new RegExp(`\\b(${inlineNames.map((n) => n.replace(/\W/g, '')).join('|')})\\s*\\(`, 'g');
-    for (const e of post.ents.entities) {
-      if (!CODE.has(e.kind)) continue;
-      const t = textOf(post, e);
-      for (const m of t.matchAll(call)) {
+  if (post && names.length) collectCallers(post, names, scope);
+  return scope;
+}
+
+const CALLER_DEPTH = 4;
+
+/** Fill scope.callersInFile for `names`, then for the static callers among them, a few levels up. */
+function collectCallers(post: Side, names: string[], scope: ScopeFacts): void {
+  const code = post.ents.entities.filter((e) => CODE.has(e.kind)).map((e) => ({ e, text: textOf(post, e) }));
+  let round = names;
+  for (let depth = 0; depth < CALLER_DEPTH && round.length; depth++) {
+    const call = new RegExp(`\\b(${round.map((n) => n.replace(/\W/g, '')).join('|')})\\s*\\(`, 'g');
+    const next = new Set<string>();
+    for (const { e, text } of code) {
+      for (const m of text.matchAll(call)) {
         if (m[1] === e.name) continue;
         const l = scope.callersInFile.get(m[1]) ?? [];
         if (!l.includes(e.name)) l.push(e.name);
         scope.callersInFile.set(m[1], l);
+        if (e.kind === 'function' && e.storage.includes('static') && !scope.callersInFile.has(e.name)) next.add(e.name);
       }
     }
+    round = [...next];
   }
-  return scope;
 }
 
 /**

@@ -29,6 +29,8 @@ import { siblingCallRule } from './siblingCall';
 import { exportedSymbolRule } from './exportedSymbol';
 import { symbolNamespaceRule } from './symbolNamespace';
 import { symbolIdentityRule } from './symbolIdentity';
+import { targetSymbolsRule } from './targetSymbols';
+import type { SymbolTable } from '../symbols/table';
 import { headerWideRule } from './headerWide';
 import { moduleRule } from './module';
 import { callbackRule } from './callback';
@@ -71,6 +73,8 @@ export interface RuleContext {
   /** The tree's index when it has been built (rules refine their findings with it). */
   index?: TreeFacts;
   target: Target;
+  /** The target kernel's symbol table, when one was given: what the running kernel really has. */
+  symbols?: SymbolTable;
 }
 
 export interface Rule {
@@ -101,6 +105,7 @@ export const RULES: readonly Rule[] = [
   exportedSymbolRule,
   symbolNamespaceRule,
   symbolIdentityRule,
+  targetSymbolsRule,
   headerWideRule,
   moduleRule,
   callbackRule,
