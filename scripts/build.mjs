@@ -67,6 +67,8 @@ if (!production) {
   const entries = Object.fromEntries(tests.map((p) => [relative(root, p).replace(/\.ts$/, ''), p]));
   // End-to-end tests (Neovim, code-server) go to out/e2e/, outside out/test/, so `npm test` does not run them.
   for (const p of walk(join(root, 'test'), (f) => f.endsWith('.e2e.ts'))) entries[join('e2e', relative(join(root, 'test'), p).replace(/\.ts$/, '').split('/').join('-'))] = p;
+  // Real-kernel tests (qemu) go to out/kernel/: `npm run test:kernel` runs them, `npm test` does not.
+  for (const p of walk(join(root, 'test'), (f) => f.endsWith('.kernel.ts'))) entries[join('kernel', relative(join(root, 'test', 'kernel'), p).replace(/\.kernel\.ts$/, '').split('/').join('-'))] = p;
   const benches = walk(join(root, 'bench'), (p) => p.endsWith('.ts') && !p.includes('/lib/'));
   for (const p of benches) entries[relative(root, p).replace(/\.ts$/, '')] = p;
   // playwright-core stays a runtime require (out/e2e/ resolves it from node_modules).
