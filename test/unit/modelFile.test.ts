@@ -410,3 +410,13 @@ test('package.json validates *.klpmodel.json with the shipped schema', () => {
   const ignore = readFileSync(join(ROOT, '.vscodeignore'), 'utf8').split(/\r?\n/);
   assert.ok(ignore.includes('!schemas/**'), '.vscodeignore re-includes schemas/');
 });
+
+test('runner: a CPU the model lacks and a task it does not have are errors at the field; a good runner parses', () => {
+  const withRunner = (r: string) => STORAGE_BOX.replace(/^\{/, `{\n  "runner": ${r},`);
+  assert.deepEqual(parseModelFile(withRunner('{ "cpu": 3 }')).errors, []);
+  const cpu = only(parseModelFile(withRunner('{ "cpu": 16 }')).errors);
+  assert.match(cpu.message, /^runner\.cpu: CPU 16 does not exist/);
+  const task = only(parseModelFile(withRunner('{ "task": "insmod" }')).errors);
+  assert.equal(task.message, 'runner.task: no task is named "insmod"');
+  assert.equal(only(parseModelFile(withRunner('{ "cpus": 1 }')).errors).message.startsWith('runner'), true);
+});

@@ -164,10 +164,17 @@ test('8: an IRQ on a CPU whose task has not switched runs old f under hybrid (V3
   assert.match(irq(r.null), /runs the new f/);
 });
 
-test('9: force during scenario 2: hybrid switches T with old f on its stack (U), then V1, and the module can never be removed', () => {
+test('9: force during scenario 2: hybrid switches T with old f on its stack (U), then V1; removable since 5.18 unless the forced transition was an unpatching', () => {
   const r = run(SCENARIOS.force());
   const h = r.hybrid;
-  assert.equal(h.removable, false);
+  // 6.4: klp_force_transition() marks only patches being removed as forced (2957308343fa, 5.18).
+  assert.equal(h.removable, true);
+  assert.ok(h.notes!.some((n) => /stays removable/.test(n)));
+  assert.equal(run({ ...SCENARIOS.force(), kernel: '5.16' }).hybrid.removable, false);
+  // Without reliable stacks the kthread holds both directions: force the patching, disable, force the unpatching.
+  const unpatching = run(SCENARIOS.noReliable([{ atMs: 10_000, do: 'force' }, { atMs: 20_000, do: 'disable' }, { atMs: 30_000, do: 'force' }])).hybrid;
+  assert.equal(unpatching.unpatching?.trigger, 'disable');
+  assert.equal(unpatching.removable, false, 'a forced unpatching blocks removal');
   assert.equal(h.completed, true);
   const u = h.violations.find((v) => v.class === 'U')!;
   assert.equal(u.task, 'T');
@@ -226,7 +233,7 @@ test('12: no reliable stacktrace: user tasks switch at exit, kthreads never (stu
   assert.deepEqual(h.stalledTasks, [{ task: 'kworker/1:0', reason: 'NO_RELIABLE_STACKTRACE' }]);
   assert.equal(r.kgraft.completed, true);
   const forced = run(SCENARIOS.noReliable([{ atMs: 30_000, do: 'force' }])).hybrid;
-  assert.ok(forced.completed && !forced.removable);
+  assert.ok(forced.completed && forced.removable);
   const reversed = run(SCENARIOS.noReliable([{ atMs: 30_000, do: 'reverse' }]), 7, true).hybrid;
   assert.ok(reversed.trace!.some((e) => e.event === 'complete' && e.detail === 'unpatching complete'));
 });

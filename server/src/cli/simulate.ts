@@ -47,27 +47,39 @@ async function patchWorkload(path: string, tree: KernelTree | undefined, maxByte
 const sec = (ms: number | null) => (ms === null ? '-' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 const pad = ''.padEnd(12);
 
-function modelText(m: ModelResult): string[] {
-  const head = m.failed
-    ? `FAILED: ${m.failed}`
-    : m.completed
-      ? `completed ${sec(m.completionTimeMs)} after enable`
-      : `NOT complete (${m.stalledCount} task${m.stalledCount === 1 ? '' : 's'} holding it)`;
-  const lines = [`${m.name.padEnd(12)} ${head}`];
+const holding = (n: number) => `${n} task${n === 1 ? '' : 's'} holding it`;
+
+function headline(m: ModelResult): string {
+  if (m.failed) return `FAILED: ${m.failed}`;
+  if (m.completed) return `completed ${sec(m.completionTimeMs)} after enable`;
+  const u = m.unpatching;
+  if (u?.trigger === 'reverse') return `reversed ${sec(u.startedAfterEnableMs)} after enable; the unpatching ${u.completed ? `completed ${sec(u.completionTimeMs)} after the reverse` : `is NOT complete (${holding(u.stalledCount)})`}`;
+  return `NOT complete (${holding(m.stalledCount)})`;
+}
+
+/** Every time in the text is measured from the enable (`enable`: its run time). */
+function modelText(m: ModelResult, enable: number): string[] {
+  const lines = [`${m.name.padEnd(12)} ${headline(m)}`];
+  const u = m.unpatching;
+  if (u?.trigger === 'disable') lines.push(`${pad} disabled ${sec(u.startedAfterEnableMs)} after enable; the unpatching ${u.completed ? `completed ${sec(u.completionTimeMs)} after the disable` : `is NOT complete (${holding(u.stalledCount)})`}`);
+  for (const h of u?.heldBy ?? []) lines.push(`${pad} unpatching held up by: ${h.task} ${h.reason}${h.function ? ` (${h.function})` : ''} until ${sec(h.switchedAtMs - enable)} after enable, then switched by ${h.mechanism}`);
   const facts: string[] = [];
   if (m.retries) facts.push(`retries ${m.retries}`);
   if (m.signalsSent) facts.push(`fake signals ${m.signalsSent}`);
   if (m.pauses.count) facts.push(`stop_machine pauses ${m.pauses.count} (max ${m.pauses.maxMs} ms, total ${m.pauses.totalMs} ms)`);
   if (!m.removable) facts.push('module can NOT be removed (forced)');
   if (facts.length) lines.push(`${pad} ${facts.join(', ')}`);
-  for (const h of m.heldBy ?? []) lines.push(`${pad} held up by: ${h.task} ${h.reason}${h.function ? ` (${h.function})` : ''} until ${sec(h.switchedAtMs)}, then switched by ${h.mechanism}`);
+  for (const h of m.heldBy ?? []) lines.push(`${pad} held up by: ${h.task} ${h.reason}${h.function ? ` (${h.function})` : ''} until ${sec(h.switchedAtMs - enable)} after enable, then switched by ${h.mechanism}`);
   for (const s of m.stalledTasks.slice(0, 5)) lines.push(`${pad} stalled: ${s.task} ${s.reason}${s.function ? ` (${s.function})` : ''}`);
   if (m.stalledCount > 5) lines.push(`${pad} … and ${m.stalledCount - 5} more`);
-  for (const v of m.violations.slice(0, 6)) lines.push(`${pad} ${v.class} at ${sec(v.timeMs)}: ${v.explanation}`);
+  for (const v of m.violations.slice(0, 6)) lines.push(`${pad} ${v.class} ${sec(v.timeMs - enable)} after enable: ${v.explanation}`);
   const more = Object.values(m.violationCounts).reduce((a, b) => a + b, 0) - Math.min(6, m.violations.length);
   if (more > 0) lines.push(`${pad} (${more} more violations: ${Object.entries(m.violationCounts).filter(([, n]) => n).map(([c, n]) => `${c} ${n}`).join(', ')})`);
   for (const n of m.notes ?? []) lines.push(`${pad} note: ${n}`);
-  if (m.trace) for (const e of m.trace) lines.push(`${pad}  ${String(e.timeMs).padStart(10)} ms  ${e.task ?? ''} ${e.event}${e.detail ? `: ${e.detail}` : ''}`);
+  if (m.trace) {
+    lines.push(`${pad}  trace (ms after enable):`);
+    for (const e of m.trace) lines.push(`${pad}  ${String(Math.round((e.timeMs - enable) * 1000) / 1000).padStart(10)} ms  ${e.task ?? ''} ${e.event}${e.detail ? `: ${e.detail}` : ''}`);
+  }
   return lines;
 }
 
@@ -78,7 +90,7 @@ export function formatSimText(r: SimResult, spec: ModelSpec, notes: string[]): s
     ...notes.map((n) => `  ${n}`),
     '',
   ];
-  for (const m of r.models) lines.push(...modelText(m), '');
+  for (const m of r.models) lines.push(...modelText(m, r.enableAtMs), '');
   return lines.join('\n');
 }
 

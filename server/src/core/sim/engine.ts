@@ -6,7 +6,7 @@
  */
 import { Oracle, round } from './oracle';
 import { Cursor, ModelError, spawnChild, type CursorHost, type Frame, type Machine, type Task, type Version } from './world';
-import { DEFAULT_TIMING, type Lane, type LaneState, type KernelProfile, type ModelId, type ModelResult, type Segment, type StallReason, type Timing, type TraceEvent } from './types';
+import { DEFAULT_TIMING, type HeldBy, type Lane, type LaneState, type KernelProfile, type ModelId, type ModelResult, type Segment, type StallReason, type Timing, type TraceEvent } from './types';
 
 export interface RunOptions {
   trace?: boolean;
@@ -74,7 +74,10 @@ export abstract class Run implements CursorHost {
   private traced = 0;
   private forkRefused = false;
   private readonly lanes = new Map<string, Lane & { rank: number; order: number }>();
-  private readonly held: NonNullable<ModelResult['heldBy']> = [];
+  private readonly held: HeldBy[] = [];
+  /** Where in `held` the unpatching transition (a reverse or a disable) begins. */
+  private unpatchFrom = -1;
+  private unpatch: { trigger: 'reverse' | 'disable'; at: number; done: number | null } | undefined;
 
   constructor(
     readonly m: Machine,
@@ -116,7 +119,7 @@ export abstract class Run implements CursorHost {
   onFork(c: Cursor, program: Segment[], name: string | undefined, t: number): void {
     const child = spawnChild(this.m, c.task, program, name, t, c.forks);
     if (!child) {
-      if (!this.forkRefused) this.notes.push(`${c.task.name} forks at ${round(t)} ms, but the machine is at its task limit (or the child's program takes no time): later forks are not modeled`);
+      if (!this.forkRefused) this.notes.push(`${c.task.name} forks ${this.after(t)}, but the machine is at its task limit (or the child's program takes no time): later forks are not modeled`);
       this.forkRefused = true;
       return;
     }
@@ -136,12 +139,33 @@ export abstract class Run implements CursorHost {
     this.ps[id] = to;
     this.pending[id] = false;
     this.lastSwitch[id] = t;
-    const held = this.stall.get(id);
-    if (held) this.held.push({ task: c.task.name, reason: held.reason, ...(held.function ? { function: held.function } : {}), switchedAtMs: round(t), mechanism });
-    this.stall.delete(id);
+    this.release(id, c.task.name, t, mechanism);
     this.taskLane(c.task, t, to ? 'new' : 'old', mechanism);
     this.oracle.onSwitch(c, to, t, mechanism);
     this.log(t, c.task.name, 'switch', `${to ? 'old → new' : 'new → old'} (${mechanism})`);
+  }
+
+  /** A context switched: if it held the transition, it joins heldBy. Ids below 0 are idle tasks (-1 - cpu). */
+  release(id: number, name: string, t: number, mechanism: string): void {
+    const held = this.stall.get(id);
+    if (held) this.held.push({ task: name, reason: held.reason, ...(held.function ? { function: held.function } : {}), switchedAtMs: round(t), mechanism });
+    this.stall.delete(id);
+  }
+
+  /** The unpatching transition starts (a reverse, or a disable after completion). */
+  startUnpatch(trigger: 'reverse' | 'disable', t: number): void {
+    this.unpatchFrom = this.held.length;
+    this.unpatch = { trigger, at: t, done: null };
+  }
+
+  /** The unpatching transition completed. */
+  unpatchDone(t: number): void {
+    if (this.unpatch) this.unpatch.done ??= t;
+  }
+
+  /** A run time as the text shows it: seconds after enable. */
+  after(t: number): string {
+    return `${((t - this.t0) / 1000).toFixed(1)} s after enable`;
   }
 
   /** Records a state change on a context's lane (only with --trace). rank: 0 held the transition, 1 calls patched code, 2 other. */
@@ -226,11 +250,9 @@ export abstract class Run implements CursorHost {
       removable: this.removable,
       ...extra,
     };
-    if (this.held.length) {
-      // The last to switch; among equals, those held by a patched function first.
-      const inP = (h: { function?: string }) => (h.function && this.m.patched.has(h.function) ? 0 : 1);
-      r.heldBy = [...this.held].sort((a, b) => b.switchedAtMs - a.switchedAtMs || inP(a) - inP(b) || a.task.localeCompare(b.task)).slice(0, 5);
-    }
+    const patching = this.unpatchFrom < 0 ? this.held : this.held.slice(0, this.unpatchFrom);
+    if (patching.length) r.heldBy = this.lastHeld(patching);
+    if (this.unpatch) r.unpatching = this.unpatchResult();
     if (this.m.spec.patch.callbacks) r.callbacks = this.callbacks;
     if (this.notes.length) r.notes = this.notes;
     if (this.trace) {
@@ -240,6 +262,27 @@ export abstract class Run implements CursorHost {
       r.timelineLanes = lanes.length;
     }
     return r;
+  }
+
+  /** The last to switch; among equals, those held by a patched function first. */
+  private lastHeld(list: HeldBy[]): HeldBy[] {
+    const inP = (h: { function?: string }) => (h.function && this.m.patched.has(h.function) ? 0 : 1);
+    return [...list].sort((a, b) => b.switchedAtMs - a.switchedAtMs || inP(a) - inP(b) || a.task.localeCompare(b.task)).slice(0, 5);
+  }
+
+  private unpatchResult(): NonNullable<ModelResult['unpatching']> {
+    const u = this.unpatch!;
+    const held = this.held.slice(this.unpatchFrom);
+    const done = u.done !== null;
+    return {
+      trigger: u.trigger,
+      startedAfterEnableMs: round(u.at - this.t0),
+      completed: done,
+      completionTimeMs: done ? round(u.done! - u.at) : null,
+      ...(held.length ? { heldBy: this.lastHeld(held) } : {}),
+      stalledTasks: done ? [] : this.stalled(),
+      stalledCount: done ? 0 : this.stall.size,
+    };
   }
 
   private maxStepped(): number {

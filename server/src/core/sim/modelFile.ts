@@ -707,6 +707,13 @@ function semanticErrors(model: Record<string, Json>, root: JsonNode, pos: Positi
     });
   }
 
+  if (isObject(model.runner)) {
+    const r = model.runner;
+    if (isInt(r.cpu) && online !== undefined && r.cpu >= online) err(['runner', 'cpu'], cpus !== undefined && r.cpu >= cpus ? `CPU ${r.cpu} does not exist: ${cpuRange(cpus)}` : `${offlineNote(r.cpu)}; the attempts cannot run there`);
+    const names = Array.isArray(model.tasks) ? model.tasks.map((t) => (isObject(t) ? t.name : undefined)) : undefined;
+    if (typeof r.task === 'string' && names && model.extends === undefined && !names.includes(r.task)) err(['runner', 'task'], `no task is named "${r.task}"`);
+  }
+
   if (Array.isArray(model.irqs) && cpus !== undefined) {
     model.irqs.forEach((irq, i) => {
       if (!isObject(irq) || !Array.isArray(irq.cpus)) return;

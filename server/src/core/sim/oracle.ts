@@ -36,7 +36,6 @@ interface EpisodeState {
 
 const MAX_PER_CLASS = 10;
 const ver = (v: Version) => (v ? 'new' : 'old');
-const ms = (t: number) => `${Math.round(t * 10) / 10} ms`;
 
 export class Oracle {
   readonly violations: Violation[] = [];
@@ -55,7 +54,15 @@ export class Oracle {
    */
   collect = true;
 
+  /** A run time in an explanation: measured from the enable, as all text output is. */
+  private readonly ms: (t: number) => string;
+
   constructor(private readonly m: Machine) {
+    const t0 = m.spec.enableAtMs ?? 100;
+    this.ms = (t: number) => {
+      const d = Math.round((t - t0) * 10) / 10;
+      return d < 0 ? `${-d} ms before enable` : `${d} ms after enable`;
+    };
     const p = m.spec.patch;
     this.v3 = !!p.dataSemantics || (p.sharedData?.length ?? 0) > 0;
     if (p.sharedData?.length) {
@@ -95,7 +102,7 @@ export class Oracle {
             c.task.name,
             [`${g.fn} (${ver(g.version)})`, `${f.fn} (${ver(f.version)})`],
             t,
-            `${c.task.name}: ${ver(g.version)} ${g.fn}, called at ${ms(g.since)}, is still on the stack when ${ver(f.version)} ${f.fn} is called at ${ms(t)}: one call chain mixes the two versions of the patch.`,
+            `${c.task.name}: ${ver(g.version)} ${g.fn}, called at ${this.ms(g.since)}, is still on the stack when ${ver(f.version)} ${f.fn} is called at ${this.ms(t)}: one call chain mixes the two versions of the patch.`,
             [
               { timeMs: g.since, task: c.task.name, event: `calls ${ver(g.version)} ${g.fn}` },
               { timeMs: t, task: c.task.name, event: `calls ${ver(f.version)} ${f.fn} with ${g.fn} on the stack` },
@@ -122,7 +129,7 @@ export class Oracle {
           c.task.name,
           [`${first.fn} (${ver(first.v)})`, `${second.fn} (${ver(second.v)})`],
           t,
-          `${c.task.name}: ${what} that began at ${ms(c.keeStart)} called ${ver(first.v)} ${first.fn} at ${ms(first.t)} and ${ver(second.v)} ${second.fn} at ${ms(second.t)}: state the old code left behind is handled by the new code within the same call.`,
+          `${c.task.name}: ${what} that began at ${this.ms(c.keeStart)} called ${ver(first.v)} ${first.fn} at ${this.ms(first.t)} and ${ver(second.v)} ${second.fn} at ${this.ms(second.t)}: state the old code left behind is handled by the new code within the same call.`,
           [
             { timeMs: c.keeStart, task: c.task.name, event: 'enters the kernel' },
             { timeMs: first.t, task: c.task.name, event: `calls ${ver(first.v)} ${first.fn}` },
@@ -151,7 +158,7 @@ export class Oracle {
       c.task.name,
       [`${f.fn} (${ver(f.version)})`],
       t,
-      `${c.task.name} was switched to the ${ver(to)} code (${mechanism}) at ${ms(t)} while ${ver(f.version)} ${f.fn}, called at ${ms(f.since)}, was still on its stack: it will return into code of the other version.`,
+      `${c.task.name} was switched to the ${ver(to)} code (${mechanism}) at ${this.ms(t)} while ${ver(f.version)} ${f.fn}, called at ${this.ms(f.since)}, was still on its stack: it will return into code of the other version.`,
       [
         { timeMs: f.since, task: c.task.name, event: `calls ${ver(f.version)} ${f.fn}` },
         { timeMs: t, task: c.task.name, event: `switched to ${ver(to)} (${mechanism})` },
@@ -198,13 +205,13 @@ export class Oracle {
       const other = active[iv.v ? 0 : 1].find((a) => a.ctx !== iv.ctx && this.conflicts(a.fn, iv.fn));
       if (other) {
         const [o, n] = iv.v ? [other, iv] : [iv, other];
-        const until = windowEnd === null ? 'and the transition did not complete, so the overlap can go on' : `and can recur until ${ms(windowEnd)}, when every context runs the new code`;
+        const until = windowEnd === null ? 'and the transition did not complete, so the overlap can go on' : `and can recur until ${this.ms(windowEnd)}, when every context runs the new code`;
         this.add(
           'V3',
           n.ctx,
           [`${o.fn} (old)`, `${n.fn} (new)`],
           s,
-          `${o.ctx} runs old ${o.fn} (since ${ms(o.start)}) while ${n.ctx} runs new ${n.fn} (from ${ms(n.start)}); the patch changes the meaning of data the two share, ${until}.`,
+          `${o.ctx} runs old ${o.fn} (since ${this.ms(o.start)}) while ${n.ctx} runs new ${n.fn} (from ${this.ms(n.start)}); the patch changes the meaning of data the two share, ${until}.`,
           [
             { timeMs: o.start, task: o.ctx, event: `calls old ${o.fn}` },
             { timeMs: n.start, task: n.ctx, event: `calls new ${n.fn} while old ${o.fn} runs in ${o.ctx}` },

@@ -71,5 +71,5 @@ export function simulate(spec: ModelSpec, opts: SimulateOptions = {}, stats?: Si
     const m = buildMachine(spec, seed);
     return MODELS[id].run(m, { trace: opts.trace, stats });
   });
-  return { model: spec.name, seed, kernel: spec.kernel, arch: spec.arch.name, models };
+  return { model: spec.name, seed, kernel: spec.kernel, arch: spec.arch.name, enableAtMs: spec.enableAtMs ?? 100, models };
 }

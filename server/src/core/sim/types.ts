@@ -102,6 +102,13 @@ export interface PatchSpec {
 
 export type AdminAction = 'force' | 'reverse' | 'disable';
 
+export interface RunnerSpec {
+  /** The CPU the attempts run on. */
+  cpu?: number;
+  /** A task of the model that is that context (a captured insmod or shell): it is never reported RUNNING by its own attempts. */
+  task?: string;
+}
+
 export interface ModelSpec {
   name: string;
   /** Kernel version profile for the upstream models. */
@@ -118,6 +125,13 @@ export interface ModelSpec {
   tasks: TaskSpec[];
   irqs?: IrqSpec[];
   actions?: { atMs: number; do: AdminAction }[];
+  /**
+   * The context that runs each attempt (upstream livepatch): insmod for attempt 0, the kworker
+   * running klp_transition_work for the retries, the shell writing `enabled` or `force`. It is
+   * `current` on its CPU: it passes its own check, and that CPU's idle task (and a task it
+   * preempted) is checked off the CPU. Default: CPU 0, no task of the model.
+   */
+  runner?: RunnerSpec;
   /** Model-specific constants (kGraft timeout, stop_machine cost, …). */
   timing?: Partial<Timing>;
   /** The seed when none is given on the command line. */
@@ -239,11 +253,13 @@ export interface ModelResult {
   stalledTasks: { task: string; reason: StallReason; function?: string }[];
   stalledCount: number;
   /** Tasks that held the transition up and switched in the end (the last 5 to switch): what held them and what switched them. */
-  heldBy?: { task: string; reason: StallReason; function?: string; switchedAtMs: number; mechanism: string }[];
+  heldBy?: HeldBy[];
   violations: Violation[];
   /** Every violation found, by class (the list above keeps the first per task, at most 10 per class). */
   violationCounts: Record<ViolationClass, number>;
-  /** The patch module can still be removed (not forced). */
+  /** A reverse (during the patching transition) or a disable (after it): the unpatching transition's own outcome. */
+  unpatching?: UnpatchResult;
+  /** The patch module can still be removed (not forced; since 5.18 only a forced unpatching blocks removal). */
   removable: boolean;
   /** The load failed (stop-the-world models that gave up), with the reason. */
   failed?: string;
@@ -263,6 +279,22 @@ export interface ModelResult {
   timeline?: Lane[];
   /** How many lanes there were before the cap. */
   timelineLanes?: number;
+}
+
+export type HeldBy = { task: string; reason: StallReason; function?: string; switchedAtMs: number; mechanism: string };
+
+export interface UnpatchResult {
+  trigger: 'reverse' | 'disable';
+  /** When it started, ms after enable. */
+  startedAfterEnableMs: number;
+  completed: boolean;
+  /** From its start to its completion. */
+  completionTimeMs: number | null;
+  /** The tasks that held it up and switched in the end (the last 5). */
+  heldBy?: HeldBy[];
+  /** The tasks still holding it at the end of the run. */
+  stalledTasks: { task: string; reason: StallReason; function?: string }[];
+  stalledCount: number;
 }
 
 export type LaneState = 'old' | 'pending' | 'new' | 'gone';
@@ -286,5 +318,7 @@ export interface SimResult {
   seed: number;
   kernel: KernelProfile;
   arch: string;
+  /** When the patch was enabled (ms from the start of the run): every time in the text output is measured from it. */
+  enableAtMs: number;
   models: ModelResult[];
 }

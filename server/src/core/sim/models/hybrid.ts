@@ -15,7 +15,12 @@
  * - fake signals every 15th attempt (5.1+): user tasks in interruptible sleep
  *   return to user space (and switch), kthreads are woken and usually sleep again;
  * - completion only at an attempt that finds everyone switched; post_patch then;
- * - force switches everyone pending (the module can never be removed);
+ * - the context running each attempt (insmod, the kworker, the shell: spec.runner) is current
+ *   on its CPU: it passes its own check, and that CPU's idle task is checked off the CPU;
+ * - an idle task also switches whenever its CPU enters the idle loop after running something
+ *   (drawn around timing.idleWakeMs), and at once on the runner's CPU after an action;
+ * - force switches everyone pending; before 5.18 the module can never be removed after it,
+ *   since 5.18 (2957308343fa) only a forced unpatching blocks removal;
  *   reverse flips the target mid-transition; disable after completion starts
  *   the unpatching transition.
  *
@@ -52,11 +57,17 @@ class HybridRun extends Run {
   private postPatchAt: number | null = null;
   private occupancy: Occupancy;
   private readonly rng: Rng;
+  /** The CPU the attempts and actions run on, and the model task that is that context (or -1). */
+  private readonly runnerCpu: number;
+  private readonly runnerTask: number;
 
   constructor(m: Machine, opts: { trace?: boolean }) {
     super(m, opts);
     this.occupancy = new Occupancy(irqCpus(this));
     this.rng = new Rng(hashSeed(m.seed, 'hybrid/idle'));
+    this.runnerCpu = Math.min(Math.max(0, m.spec.runner?.cpu ?? 0), Math.max(0, m.onlineCpus - 1));
+    const name = m.spec.runner?.task;
+    this.runnerTask = name === undefined ? -1 : (m.tasks.find((t) => t.name === name)?.id ?? -1);
   }
 
   resolve(task: Task, _fn: string, _t: number): Version {
@@ -75,12 +86,19 @@ class HybridRun extends Run {
     return this.m.spec.arch.reliableStacktrace;
   }
 
-  /** klp_try_switch_task: undefined when the task switched. `self`: the task checks itself (scheduler hooks), so it is not "running". */
-  private tryTask(c: Cursor, t: number, self: boolean, mechanism = 'STACK_CHECK'): Stall | undefined {
+  /**
+   * klp_try_switch_task: undefined when the task switched. `self`: the task checks itself (scheduler
+   * hooks, or it is the attempt's own context), so it is not "running". At an attempt, a task on the
+   * runner's CPU is off that CPU: the runner preempted it.
+   */
+  private tryTask(c: Cursor, t: number, self: boolean, mechanism = 'STACK_CHECK', atAttempt = false): Stall | undefined {
     if (!this.reliable) return { reason: 'NO_RELIABLE_STACKTRACE' };
-    if (!self && c.running()) return { reason: 'RUNNING' };
+    const own = atAttempt && c.task.id === this.runnerTask;
+    const preemptedByRunner = atAttempt && !own && c.task.cpu === this.runnerCpu && c.running();
+    if (!self && !own && !preemptedByRunner && c.running()) return { reason: 'RUNNING' };
     const arch = this.m.spec.arch;
-    if (c.unreliable() || (c.preempted() && arch.unwinder === 'fp') || c.depth() >= (arch.maxStackEntries ?? 100)) return { reason: 'UNRELIABLE_STACK' };
+    const preempted = c.preempted() || (preemptedByRunner && c.mode === 'kernel');
+    if (c.unreliable() || (preempted && arch.unwinder === 'fp') || c.depth() >= (arch.maxStackEntries ?? 100)) return { reason: 'UNRELIABLE_STACK' };
     const f = c.frameNot(this.target, this.m.patched);
     if (f) return inUse(c, f);
     this.switchTask(c, this.target, t, mechanism);
@@ -131,6 +149,8 @@ class HybridRun extends Run {
     this.target = target;
     this.inTransition = true;
     this.cnt = 0;
+    // Stall entries belong to one direction: the attempts of this one make their own.
+    this.stall.clear();
     this.log(t, undefined, 'transition', target ? 'starting patching transition' : 'starting unpatching transition');
     for (const task of this.m.tasks) {
       const c = this.cursor(task);
@@ -143,7 +163,8 @@ class HybridRun extends Run {
       this.idlePs[cpu] ??= this.global;
       this.idlePending[cpu] = this.idlePs[cpu] !== target;
       if (this.idlePending[cpu]) this.lane(this.m.idle[cpu].name, 'idle', t, 'pending');
-      this.idleSwitchAt[cpu] = Infinity;
+      // The CPU's next pass through the idle loop after running something.
+      this.idleSwitchAt[cpu] = t + this.rng.next() * 2 * this.timing.idleWakeMs;
     }
     if (this.kernel >= 604) this.hookSince = t;
   }
@@ -187,7 +208,7 @@ class HybridRun extends Run {
 
   private action(what: AdminAction, t: number): void {
     if (what === 'force') {
-      if (!this.inTransition) return void this.notes.push(`force at ${t} ms: no transition in progress`);
+      if (!this.inTransition) return void this.notes.push(`force ${this.after(t)}: no transition in progress`);
       this.log(t, undefined, 'force', 'forcing remaining tasks to the target state');
       for (const task of this.m.tasks) {
         if (!this.pending[task.id]) continue;
@@ -196,8 +217,11 @@ class HybridRun extends Run {
         this.switchTask(c, this.target, t, 'FORCE');
       }
       for (let cpu = 0; cpu < this.m.spec.cpus; cpu++) if (this.idlePending[cpu]) this.switchIdle(cpu, t, 'FORCE');
-      this.removable = false;
-      this.notes.push(`forced at ${t} ms: the patch module can no longer be removed`);
+      // Before 5.18 a forced patch is never removable; since 2957308343fa only patches being removed are marked forced.
+      if (this.kernel < 518 || this.target === 0) {
+        this.removable = false;
+        this.notes.push(`forced ${this.after(t)}: the patch module can no longer be removed`);
+      } else this.notes.push(`forced ${this.after(t)}: the module stays removable (a forced patching transition does not block removal since 5.18)`);
       return;
     }
     if (this.inTransition) {
@@ -206,22 +230,31 @@ class HybridRun extends Run {
       for (const c of this.cursors) if (c) c.stepTo(t);
       const back: Version = this.target ? 0 : 1;
       this.global = back ? 0 : 1;
+      if (back === 0) this.startUnpatch('reverse', t);
       this.startTransition(t, back);
+      this.runnerDone(t);
       return;
     }
     if (what === 'disable' || what === 'reverse') {
-      if (this.global !== 1) return void this.notes.push(`${what} at ${t} ms: the patch is not enabled`);
+      if (this.global !== 1) return void this.notes.push(`${what} ${this.after(t)}: the patch is not enabled`);
       this.log(t, undefined, 'disable', 'disabling patch');
       this.callback('pre_unpatch', t);
+      this.startUnpatch('disable', t);
       this.startTransition(t, 0);
       this.attempt(t, true);
     }
   }
 
+  /** The shell that wrote to sysfs returns: its CPU enters the idle loop, whose idle task switches there. */
+  private runnerDone(t: number): void {
+    const cpu = this.runnerCpu;
+    if (this.idlePending[cpu]) this.idleSwitchAt[cpu] = Math.min(this.idleSwitchAt[cpu], t + 0.05);
+  }
+
   private switchIdle(cpu: number, t: number, mechanism: string): void {
     this.idlePs[cpu] = this.target;
     this.idlePending[cpu] = false;
-    this.stall.delete(-1 - cpu);
+    this.release(-1 - cpu, this.m.idle[cpu].name, t, mechanism);
     this.lane(this.m.idle[cpu].name, 'idle', t, this.target ? 'new' : 'old', mechanism);
     this.log(t, this.m.idle[cpu].name, 'switch', `${this.target ? 'old → new' : 'new → old'} (${mechanism})`);
   }
@@ -250,7 +283,7 @@ class HybridRun extends Run {
         this.taskLane(task, c.start, 'gone', 'exited');
         continue;
       }
-      const r = this.tryTask(c, t, false);
+      const r = this.tryTask(c, t, false, 'STACK_CHECK', true);
       if (r) {
         allDone = false;
         this.stall.set(task.id, r);
@@ -268,15 +301,16 @@ class HybridRun extends Run {
         this.switchIdle(cpu, t, 'OFFLINE_CPU');
         continue;
       }
-      const busy = this.cpuBusy(cpu, t);
+      // The runner is current on its CPU: that idle task is off the CPU and checkable.
+      const busy = cpu === this.runnerCpu || this.cpuBusy(cpu, t);
       if (busy && this.reliable) {
         this.switchIdle(cpu, t, 'STACK_CHECK');
         continue;
       }
       allDone = false;
       this.stall.set(-1 - cpu, { reason: this.reliable ? 'RUNNING' : 'NO_RELIABLE_STACKTRACE' });
-      // 5.16+ kicks the idle CPU (wake_up_if_idle); before, it switches at its next wake-up.
-      this.idleSwitchAt[cpu] = this.kernel >= 516 ? t + 0.05 : t + this.rng.next() * this.timing.idleWakeMs;
+      // 5.16+ kicks the idle CPU (wake_up_if_idle); before, it switches at its next wake-up (drawn at the start).
+      if (this.kernel >= 516) this.idleSwitchAt[cpu] = Math.min(this.idleSwitchAt[cpu], t + 0.05);
     }
     if (!first) this.retries++;
     if (!allDone) this.log(t, undefined, 'attempt', `attempt ${this.cnt}: ${this.stall.size} task${this.stall.size === 1 ? '' : 's'} not switched yet`);
@@ -304,7 +338,7 @@ class HybridRun extends Run {
       this.log(t, task.name, 'wake', `fake signal: woken from an interruptible sleep in ${c.stack[c.stack.length - 1]?.fn ?? 'the kernel'}`);
       c.wake(t, how === 'exit' && task.kind === 'user' ? 'exit' : 'leave');
     }
-    if (this.signalRounds++ < 3) this.notes.push(`fake signal round at ${(t / 1000).toFixed(1)} s (attempt ${this.cnt}): ${this.signalsSent - before} task${this.signalsSent - before === 1 ? '' : 's'} signalled`);
+    if (this.signalRounds++ < 3) this.notes.push(`fake signal round ${this.after(t)} (attempt ${this.cnt}): ${this.signalsSent - before} task${this.signalsSent - before === 1 ? '' : 's'} signalled`);
   }
   private signalRounds = 0;
 
@@ -318,7 +352,7 @@ class HybridRun extends Run {
       this.postPatchAt ??= t;
       this.callback('post_patch', t);
     } else {
-      this.notes.push(`unpatching complete at ${Math.round(t)} ms: every task runs the old code again`);
+      this.unpatchDone(t);
       this.callback('post_unpatch', t);
     }
     this.stall.clear();

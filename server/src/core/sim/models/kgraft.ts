@@ -225,14 +225,14 @@ class KgraftRun extends Run {
       this.callback('post_patch', t);
     } else {
       this.log(t, undefined, 'finalize', 'kgr_finalize: revert complete, every context runs the old code');
-      this.notes.push(`revert complete at ${Math.round(t)} ms: every context runs the old code again`);
+      this.notes.push(`revert complete ${this.after(t)}: every context runs the old code again`);
       this.callback('post_unpatch', t);
     }
   }
 
   private action(what: AdminAction, t: number): void {
     if (what === 'force') {
-      if (!this.inTransition) return void this.notes.push(`force at ${t} ms: no migration in progress`);
+      if (!this.inTransition) return void this.notes.push(`force ${this.after(t)}: no migration in progress`);
       // kgr_unmark_processes(): every task is declared migrated, wherever it is.
       this.log(t, undefined, 'force', 'kgr_unmark_processes: every task marked migrated');
       for (const task of this.m.tasks) {
@@ -240,11 +240,11 @@ class KgraftRun extends Run {
         const c = this.walkPending(this.cursor(task), t);
         if (this.pending[task.id]) this.switchTask(c, this.target, t, 'FORCE');
       }
-      this.notes.push(`forced at ${t} ms (kgr_unmark_processes): tasks inside patched functions return into the other universe`);
+      this.notes.push(`forced ${this.after(t)} (kgr_unmark_processes): tasks inside patched functions return into the other universe`);
       return;
     }
     // Reverse or disable: REVERT_SLOW, the migrated tasks go back at their next boundary.
-    if (!this.inTransition && this.global === 0) return void this.notes.push(`${what} at ${t} ms: the patch is not applied`);
+    if (!this.inTransition && this.global === 0) return void this.notes.push(`${what} ${this.after(t)}: the patch is not applied`);
     this.log(t, undefined, 'revert', 'REVERT_SLOW: migrated tasks go back to the old universe at their next kernel boundary');
     if (!this.inTransition) this.callback('pre_unpatch', t);
     for (const c of this.cursors) if (c) c.stepTo(t);

@@ -59,7 +59,7 @@ class NullRun extends Run {
         'every context',
         [`${a} (new)`, `${b} (old)`],
         this.tf.get(a)!,
-        `From ${this.tf.get(a)} ms to ${this.tf.get(b)} ms the enable loop has switched ${a} but not yet ${b}: any context calling both gets new ${a} and old ${b}.`,
+        `From ${this.tf.get(a)! - this.t0} ms to ${this.tf.get(b)! - this.t0} ms after enable the enable loop has switched ${a} but not yet ${b}: any context calling both gets new ${a} and old ${b}.`,
         [
           { timeMs: this.tf.get(a)!, task: 'enable loop', event: `${a} switches to new` },
           { timeMs: this.tf.get(b)!, task: 'enable loop', event: `${b} switches to new` },

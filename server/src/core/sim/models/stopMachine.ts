@@ -177,7 +177,7 @@ export class StopMachineRun extends Run {
           const at = this.freeze(a.atMs, cursors);
           const ms = this.window(a.atMs, at, cursors);
           const busy = this.check(cursors, 0);
-          if (busy.length) this.notes.push(`unload at ${a.atMs} ms: ${cfg.busy}, ${busy[0].c.task.name} is in new ${busy[0].s.function}; the module stays`);
+          if (busy.length) this.notes.push(`unload ${this.after(a.atMs)}: ${cfg.busy}, ${busy[0].c.task.name} is in new ${busy[0].s.function}; the module stays`);
           else {
             this.unloadAt = at;
             this.lane('all contexts', 'global', at, 'old', 'unload window');
