@@ -120,3 +120,12 @@ test('one run on a worker thread gives the same result as inline, and an abort s
   setTimeout(() => ac.abort(), 20);
   await assert.rejects(p, (e: Error) => e instanceof FleetCancelled);
 });
+
+test('the view: a reverse that completed reads as reversed, not stuck', () => {
+  const spec = { ...SCENARIOS.reverse(), cpus: 2, timing: { idleWakeMs: 100 } };
+  const result = simulate(spec, { seed: 7 });
+  const html = renderView(state({ result }));
+  const row = html.split('<tr data-model="hybrid"')[1].split('</tr>')[0];
+  assert.match(row, /reversed, back in/);
+  assert.doesNotMatch(row, /stuck/);
+});

@@ -41,6 +41,8 @@ const sec = (ms: number | null | undefined) => (ms === null || ms === undefined 
 function outcome(m: ModelResult): { text: string; cls: string } {
   if (m.failed) return { text: 'load failed', cls: 'bad' };
   if (m.completed) return { text: `done in ${sec(m.completionTimeMs)}`, cls: 'good' };
+  const u = m.unpatching;
+  if (u?.trigger === 'reverse') return u.completed ? { text: `reversed, back in ${sec(u.completionTimeMs)}`, cls: 'warn' } : { text: 'reversed, stuck', cls: 'bad' };
   return { text: 'stuck', cls: 'bad' };
 }
 
