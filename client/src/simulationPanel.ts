@@ -158,7 +158,9 @@ export class SimulationPanel {
     this.state = { ...this.state, fleetRunning: true };
     this.post();
     // The fleet is drawn from the built-in mix of machines (the operator's view), not copies of the one picked.
-    const r = await this.request({ fleet: FLEET_MACHINES, model: undefined }, `Simulating a fleet of ${FLEET_MACHINES} machines…`);
+    const prevalence = vscode.workspace.getConfiguration('livepatchLens.simulation').get<number | null>('fleetPrevalence', null);
+    const share = typeof prevalence === 'number' && prevalence >= 0 && prevalence <= 1 ? { prevalence } : {};
+    const r = await this.request({ fleet: FLEET_MACHINES, model: undefined, ...share }, `Simulating a fleet of ${FLEET_MACHINES} machines…`);
     this.state = { ...this.state, fleetRunning: false };
     if (r?.ok && r.kind === 'fleet') this.state.fleet = r.fleet;
     else if (r && !r.ok) this.state.error = r.message;

@@ -93,9 +93,9 @@ test('bad usage: an unknown model, a non-patch file', () => {
 });
 
 test('fleet mode: distributions over machines, the same for any number of worker threads', () => {
-  const a = run(['simulate', SLEEPER, '--fleet', '60', '--models', 'hybrid,kpatch', '--format', 'json', '--threads', '0']);
+  const a = run(['simulate', SLEEPER, '--fleet', '60', '--prevalence', '1', '--models', 'hybrid,kpatch', '--format', 'json', '--threads', '0']);
   assert.equal(a.code, 0, a.err);
-  const b = run(['simulate', SLEEPER, '--fleet', '60', '--models', 'hybrid,kpatch', '--format', 'json', '--threads', '2']);
+  const b = run(['simulate', SLEEPER, '--fleet', '60', '--prevalence', '1', '--models', 'hybrid,kpatch', '--format', 'json', '--threads', '2']);
   assert.equal(b.out, a.out);
   const f = JSON.parse(a.out).fleet;
   assert.equal(f.machines, 60);
@@ -106,4 +106,24 @@ test('fleet mode: distributions over machines, the same for any number of worker
   assert.ok(h.p99Ms >= h.p50Ms && h.maxMs >= h.p99Ms);
   assert.equal(kp.failed, 1);
   assert.equal(kp.completed, 0);
+  assert.equal(f.carriers, 60);
+});
+
+test("fleet mode: by default only some machines carry the patch's workload, so the completion times form a distribution", () => {
+  const r = run(['simulate', SLEEPER, '--fleet', '200', '--models', 'hybrid', '--format', 'json', '--threads', '0']);
+  assert.equal(r.code, 0, r.err);
+  const f = JSON.parse(r.out).fleet;
+  assert.ok(f.carriers > 10 && f.carriers < 120, `carriers ${f.carriers}`);
+  const h = f.models[0];
+  // quiet machines finish within ~2 s, carriers wait for the fake signal round at ~15 s
+  assert.ok(h.histogram[0] + h.histogram[1] + h.histogram[2] >= 200 - f.carriers - 5, JSON.stringify(h.histogram));
+  assert.ok(h.histogram[4] >= f.carriers - 5, JSON.stringify(h.histogram));
+  assert.ok(h.p50Ms < 2000 && h.p99Ms > 14_000, `${h.p50Ms} ${h.p99Ms}`);
+  assert.deepEqual(h.byKernel.map((k: { kernel: string }) => k.kernel), ['6.1']);
+  const none = JSON.parse(run(['simulate', SLEEPER, '--fleet', '20', '--prevalence', '0', '--models', 'hybrid', '--format', 'json', '--threads', '0']).out).fleet;
+  assert.equal(none.carriers, 0);
+  assert.ok(none.models[0].maxMs < 2000);
+  const bad = run(['simulate', SLEEPER, '--fleet', '20', '--prevalence', '1.5']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--prevalence: a share from 0 to 1/);
 });

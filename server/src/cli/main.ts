@@ -365,6 +365,11 @@ export async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new UsageError(`--fleet: a whole number of machines from 1, got "${v}"`);
       return n;
     })
+    .option('--prevalence <share>', "with --fleet from the built-in mix: the share of machines that carry the patch's workload, 0 to 1 (default: each profile's)", (v: string) => {
+      const n = Number(v);
+      if (!(v.trim() !== '' && n >= 0 && n <= 1)) throw new UsageError(`--prevalence: a share from 0 to 1, got "${v}"`);
+      return n;
+    })
     .option('--seed <s>', 'random seed (same seed, same output)', (v: string) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`--seed: a whole number from 0 to 4294967295, got "${v}"`);

@@ -20,6 +20,7 @@ export interface SimulateCliOptions {
   model?: string;
   models?: string;
   fleet?: number;
+  prevalence?: number;
   seed?: number;
   format: 'text' | 'json';
   trace?: boolean;
@@ -95,13 +96,21 @@ export function formatSimText(r: SimResult, spec: ModelSpec, notes: string[]): s
 }
 
 export function formatFleetText(f: FleetResult): string {
-  const lines = [`fleet of ${f.machines} machines (seed ${f.seed}): ${f.mix.map((m) => `${m.machines} ${m.profile}`).join(', ')}`, ''];
+  const lines = [
+    `fleet of ${f.machines} machines (seed ${f.seed}): ${f.mix.map((m) => `${m.machines} ${m.profile}`).join(', ')}`,
+    `${f.carriers} of them carry the patch's workload (a task inside or calling the patched functions)`,
+    '',
+  ];
   lines.push(`${'model'.padEnd(12)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)} ${'>60 s'.padStart(8)} ${'force'.padStart(8)} ${'failed'.padStart(8)}  top stall`);
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   for (const m of f.models) {
     lines.push(
       `${m.name.padEnd(12)} ${sec(m.p50Ms).padStart(8)} ${sec(m.p99Ms).padStart(8)} ${sec(m.maxMs).padStart(8)} ${pct(m.stalledPast60s).padStart(8)} ${pct(m.needsForce).padStart(8)} ${pct(m.failed).padStart(8)}  ${m.topStalls[0] ? `${m.topStalls[0].reason} (${m.topStalls[0].machines})` : ''}`,
     );
+  }
+  for (const m of f.models) {
+    const stuck = m.byKernel.filter((k) => k.neverFinish > 0);
+    if (stuck.length) lines.push(`${m.name}: never finishes by itself on ${stuck.map((k) => `${k.neverFinish} of ${k.machines} machines with kernel ${k.kernel}`).join(', ')} (force, reverse or reboot)`);
   }
   lines.push('', 'p50/p99/max: completion after enable over the machines that completed; >60 s: not done 60 s after enable; force: transition stuck at the end (force, reverse or reboot needed); failed: the load gave up.');
   return lines.join('\n') + '\n';
@@ -116,6 +125,7 @@ export async function runSimulate(file: string, opts: SimulateCliOptions, tree: 
     ...(opts.arch ? { arch: opts.arch } : {}),
     ...(opts.trace ? { trace: true } : {}),
     ...(opts.fleet !== undefined ? { fleet: opts.fleet } : {}),
+    ...(opts.prevalence !== undefined ? { prevalence: opts.prevalence } : {}),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   };
   const isModel = file.endsWith('.klpmodel.json');

@@ -21,26 +21,48 @@ export type FleetSource =
   /** Copies of one model, each with its own seed. */
   | { kind: 'model'; spec: ModelSpec }
   /** A mix of the built-in profiles carrying the patch's workload. */
-  | { kind: 'mix'; patch: PatchSpec; tasks: TaskSpec[]; kernel?: ModelSpec['kernel'] };
+  | {
+      kind: 'mix';
+      patch: PatchSpec;
+      /** The patch's workload: the tasks inside or calling the patched functions. */
+      tasks: TaskSpec[];
+      kernel?: ModelSpec['kernel'];
+      /** Share of machines that carry that workload, for every profile (default: each profile's own). */
+      prevalence?: number;
+    }
+  /** Machines captured from real ones (`klp-lens capture`), in turn, each with its own seed. */
+  | { kind: 'captures'; specs: ModelSpec[] };
 
 /** The default fleet: what a distro vendor's customers run, roughly. */
-export const DEFAULT_MIX: { profile: ProfileName; weight: number; scale: [number, number] }[] = [
-  { profile: 'idle-server', weight: 0.45, scale: [1, 1] },
-  { profile: 'web-server-64', weight: 0.35, scale: [0.01, 0.05] },
-  { profile: 'storage-box', weight: 0.2, scale: [1, 1] },
+/**
+ * `prevalence`: the share of such machines on which some task is inside, or keeps calling, the
+ * patched functions when the patch is enabled (the patch's workload runs there). An assumption
+ * to be replaced by captures of the real fleet (`--fleet DIR`) or the prevalence setting.
+ */
+export const DEFAULT_MIX: { profile: ProfileName; weight: number; scale: [number, number]; prevalence: number }[] = [
+  { profile: 'idle-server', weight: 0.45, scale: [1, 1], prevalence: 0.1 },
+  { profile: 'web-server-64', weight: 0.35, scale: [0.01, 0.05], prevalence: 0.3 },
+  { profile: 'storage-box', weight: 0.2, scale: [1, 1], prevalence: 0.5 },
 ];
 
 /** One machine's outcome under one model (what a worker sends back). */
 export interface MachineOutcome {
   profile: string;
+  kernel: string;
+  /** The machine carries the patch's workload (a task inside or calling the patched functions). */
+  carrier: boolean;
   /** Per model, in the order asked: completion ms or -1, failed, stall reason, violation classes seen. */
   r: { t: number; failed: boolean; stall?: string; v: ViolationClass[] }[];
 }
 
 /** The spec of machine i (deterministic in seed and i). */
-export function fleetMachine(src: FleetSource, seed: number, i: number): { spec: ModelSpec; seed: number; profile: string } {
+export function fleetMachine(src: FleetSource, seed: number, i: number): { spec: ModelSpec; seed: number; profile: string; carrier: boolean } {
   const ms = hashSeed(seed, `machine${i}`);
-  if (src.kind === 'model') return { spec: src.spec, seed: ms, profile: src.spec.name };
+  if (src.kind === 'model') return { spec: src.spec, seed: ms, profile: src.spec.name, carrier: true };
+  if (src.kind === 'captures') {
+    const spec = src.specs[i % src.specs.length];
+    return { spec, seed: ms, profile: spec.name, carrier: spec.tasks.some((t) => touches(t, new Set(spec.patch.functions))) };
+  }
   const rng = new Rng(ms);
   let u = rng.next();
   let pick = DEFAULT_MIX[DEFAULT_MIX.length - 1];
@@ -52,18 +74,28 @@ export function fleetMachine(src: FleetSource, seed: number, i: number): { spec:
     u -= m.weight;
   }
   const scale = pick.scale[0] + (pick.scale[1] - pick.scale[0]) * rng.next();
-  const spec = builtinProfile(pick.profile, { patch: src.patch, extraTasks: src.tasks, scale, ...(src.kernel ? { kernel: src.kernel } : {}) });
-  return { spec, seed: ms, profile: pick.profile };
+  const carrier = rng.next() < (src.prevalence ?? pick.prevalence);
+  const spec = builtinProfile(pick.profile, { patch: src.patch, extraTasks: carrier ? src.tasks : [], scale, ...(src.kernel ? { kernel: src.kernel } : {}) });
+  return { spec, seed: ms, profile: pick.profile, carrier };
+}
+
+/** A task whose program has a patched function on some chain. */
+function touches(t: TaskSpec, fns: Set<string>): boolean {
+  const walk = (program: TaskSpec['program']): boolean =>
+    program.some((s) => ('kernel' in s && s.kernel.some((f) => fns.has(f))) || ('sleep' in s && s.sleep.some((f) => fns.has(f))) || ('fork' in s && walk(s.fork.program)));
+  return walk(t.program);
 }
 
 /** Simulates machines [from, to) (inline or in a worker). */
 export function runMachines(src: FleetSource, seed: number, models: ModelId[], from: number, to: number): MachineOutcome[] {
   const out: MachineOutcome[] = [];
   for (let i = from; i < to; i++) {
-    const { spec, seed: s, profile } = fleetMachine(src, seed, i);
+    const { spec, seed: s, profile, carrier } = fleetMachine(src, seed, i);
     const res = simulate(spec, { seed: s, models });
     out.push({
       profile,
+      kernel: spec.kernel,
+      carrier,
       r: res.models.map((m) => ({
         t: m.completionTimeMs ?? -1,
         failed: !!m.failed,
@@ -95,6 +127,8 @@ export interface FleetModelSummary {
   topStalls: { reason: string; machines: number }[];
   /** Machines per completion-time bucket: [fromMs, toMs) ranges in HISTOGRAM_EDGES, then one bucket for "not done". */
   histogram: number[];
+  /** Per kernel version: machines, and how many never finish by themselves on it (force, reverse or reboot needed). */
+  byKernel: { kernel: string; machines: number; neverFinish: number }[];
 }
 
 /** Bucket edges of the completion-time histogram (ms after enable). */
@@ -104,6 +138,8 @@ export interface FleetResult {
   machines: number;
   seed: number;
   mix: { profile: string; machines: number }[];
+  /** Machines that carry the patch's workload (someone inside or calling the patched functions). */
+  carriers: number;
   models: FleetModelSummary[];
 }
 
@@ -121,6 +157,17 @@ function histogramOf(times: number[]): number[] {
   return h;
 }
 
+function byKernel(outcomes: MachineOutcome[], k: number): FleetModelSummary['byKernel'] {
+  const m = new Map<string, { machines: number; neverFinish: number }>();
+  for (const o of outcomes) {
+    const e = m.get(o.kernel) ?? { machines: 0, neverFinish: 0 };
+    e.machines++;
+    if (o.r[k].t < 0 && !o.r[k].failed) e.neverFinish++;
+    m.set(o.kernel, e);
+  }
+  return [...m].map(([kernel, e]) => ({ kernel, ...e })).sort((a, b) => a.kernel.localeCompare(b.kernel, undefined, { numeric: true }));
+}
+
 function quantile(sorted: number[], q: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
@@ -135,6 +182,7 @@ export function summarize(outcomes: MachineOutcome[], models: ModelId[], seed: n
     machines: n,
     seed,
     mix: [...mix].map(([profile, machines]) => ({ profile, machines })).sort((a, b) => b.machines - a.machines || a.profile.localeCompare(b.profile)),
+    carriers: outcomes.filter((o) => o.carrier).length,
     models: models.map((name, k) => {
       const times = outcomes.map((o) => o.r[k].t).filter((t) => t >= 0).sort((a, b) => a - b);
       const late = outcomes.filter((o) => o.r[k].t < 0 || o.r[k].t > 60_000).length;
@@ -157,6 +205,7 @@ export function summarize(outcomes: MachineOutcome[], models: ModelId[], seed: n
         failed: share(failed),
         violations,
         histogram: histogramOf(outcomes.map((o) => o.r[k].t)),
+        byKernel: byKernel(outcomes, k),
         topStalls: [...stalls].map(([reason, machines]) => ({ reason, machines })).sort((a, b) => b.machines - a.machines || a.reason.localeCompare(b.reason)).slice(0, 5),
       };
     }),

@@ -32,6 +32,8 @@ export interface SimRequest {
   trace?: boolean;
   /** Simulate a fleet of this many machines instead of one. */
   fleet?: number;
+  /** Fleets from the built-in mix: the share of machines that carry the patch's workload (default: each profile's). */
+  prevalence?: number;
   threads?: number;
 }
 
@@ -42,7 +44,7 @@ export class SimRequestError extends Error {}
 export function validateSimRequest(x: unknown): SimRequest {
   if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new SimRequestError('the simulation request must be an object');
   const o = x as Record<string, unknown>;
-  const known = new Set(['uri', 'model', 'models', 'seed', 'kernel', 'arch', 'trace', 'fleet', 'threads']);
+  const known = new Set(['uri', 'model', 'models', 'seed', 'kernel', 'arch', 'trace', 'fleet', 'prevalence', 'threads']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new SimRequestError(`unknown field "${k}" in the simulation request`);
   const r: SimRequest = {};
   if (o.model !== undefined) {
@@ -73,6 +75,10 @@ export function validateSimRequest(x: unknown): SimRequest {
   if (o.fleet !== undefined) {
     if (typeof o.fleet !== 'number' || !Number.isInteger(o.fleet) || o.fleet < 1 || o.fleet > 10_000_000) throw new SimRequestError('"fleet" must be a whole number of machines from 1');
     r.fleet = o.fleet;
+  }
+  if (o.prevalence !== undefined && o.prevalence !== null) {
+    if (typeof o.prevalence !== 'number' || !(o.prevalence >= 0 && o.prevalence <= 1)) throw new SimRequestError('"prevalence" must be a share from 0 to 1');
+    r.prevalence = o.prevalence;
   }
   if (o.threads !== undefined) {
     if (typeof o.threads !== 'number' || !Number.isInteger(o.threads) || o.threads < 0 || o.threads > 256) throw new SimRequestError('"threads" must be a whole number from 0 to 256');
@@ -162,7 +168,7 @@ async function runChecked(workload: Workload | undefined, req: SimRequest, model
     const src =
       modelFile || req.model || req.arch || !workload
         ? { kind: 'model' as const, spec: machineFor(workload, req, modelFile) }
-        : { kind: 'mix' as const, patch: workload.patch, tasks: workload.tasks, ...(req.kernel ? { kernel: req.kernel } : {}) };
+        : { kind: 'mix' as const, patch: workload.patch, tasks: workload.tasks, ...(req.kernel ? { kernel: req.kernel } : {}), ...(req.prevalence !== undefined ? { prevalence: req.prevalence } : {}) };
     if (src.kind === 'model') buildMachine(src.spec, 0); // a broken machine fails here, with its message, not in a worker
     const result = await runFleet(src, { machines: req.fleet, seed: req.seed ?? 1, models, ...(req.threads !== undefined ? { threads: req.threads } : {}), ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
     return { kind: 'fleet', result };
