@@ -66,7 +66,7 @@ async function runGuest(k: KernelEntry, built: Generated[], logs: string): Promi
   }
 }
 
-async function runKernel(k: KernelEntry): Promise<Map<string, Row>> {
+async function runKernel(k: KernelEntry): Promise<Map<string, { row: Row; log: string }>> {
   const logs = join(results, k.id);
   mkdirSync(logs, { recursive: true });
   const symbols = await captureKallsyms(k, kernelCache(), modules);
@@ -77,19 +77,18 @@ async function runKernel(k: KernelEntry): Promise<Map<string, Row>> {
   for (const g of gens) writeFileSync(join(logs, `${g.fixture}.generate.log`), g.log);
   const report = await runGuest(k, gens.filter((g) => g.built), logs);
   const missing = report.notes.join('\n') || 'no result from the guest';
-  const byId = new Map<string, Row>();
+  const byId = new Map<string, { row: Row; log: string }>();
   for (const [i, fx] of fixtures.entries()) {
     const row = makeRow(fx, k, gens[i], report.results.get(fx.id), missing);
     rows.push(row);
-    byId.set(fx.id, row);
+    byId.set(fx.id, { row, log: gens[i].log });
   }
   return byId;
 }
 
-function explain(row: Row, k: KernelEntry): string {
+function explain(row: Row, gen: string, k: KernelEntry): string {
   const col = firstFailure(row)!;
   const logs = join(results, k.id);
-  const gen = readFileSync(join(logs, `${row.fixture}.generate.log`), 'utf8');
   const detail = col === 'generated' || col === 'built' ? gen.split('\n').slice(-30).join('\n') : row.notes.join('\n');
   const before = row.beforeFailed || col !== 'effect' ? '' : ' (the effect check passed before the load: it proves nothing)';
   return `${row.fixture} on ${k.abi}: not ${col}${before}\n${detail}\nlogs: ${logs}`;
@@ -102,7 +101,7 @@ after(() => {
 
 for (const k of kernels) {
   describe(`${k.id} (${k.abi})`, { timeout: 20 * 60_000 }, () => {
-    let byId: Map<string, Row> | undefined;
+    let byId: Map<string, { row: Row; log: string }> | undefined;
     let failure: Error | undefined;
     before(async () => {
       try {
@@ -114,8 +113,8 @@ for (const k of kernels) {
     for (const fx of fixtures) {
       it(`${fx.id}: ${fx.class}`, () => {
         if (failure) throw failure;
-        const row = byId!.get(fx.id)!;
-        assert.ok(COLUMNS.every((c) => row.cells[c]), explain(row, k));
+        const { row, log } = byId!.get(fx.id)!;
+        assert.ok(COLUMNS.every((c) => row.cells[c]), explain(row, log, k));
       });
     }
   });

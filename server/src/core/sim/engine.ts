@@ -75,9 +75,8 @@ export abstract class Run implements CursorHost {
   private forkRefused = false;
   private readonly lanes = new Map<string, Lane & { rank: number; order: number }>();
   private readonly held: HeldBy[] = [];
-  /** Where in `held` the unpatching transition (a reverse or a disable) begins. */
-  private unpatchFrom = -1;
-  private unpatch: { trigger: 'reverse' | 'disable'; at: number; done: number | null } | undefined;
+  /** The unpatching transition (a reverse or a disable); `heldFrom`: where its entries in `held` begin. */
+  private unpatch: { trigger: 'reverse' | 'disable'; at: number; done: number | null; heldFrom: number } | undefined;
 
   constructor(
     readonly m: Machine,
@@ -154,8 +153,7 @@ export abstract class Run implements CursorHost {
 
   /** The unpatching transition starts (a reverse, or a disable after completion). */
   startUnpatch(trigger: 'reverse' | 'disable', t: number): void {
-    this.unpatchFrom = this.held.length;
-    this.unpatch = { trigger, at: t, done: null };
+    this.unpatch = { trigger, at: t, done: null, heldFrom: this.held.length };
   }
 
   /** The unpatching transition completed. */
@@ -250,7 +248,7 @@ export abstract class Run implements CursorHost {
       removable: this.removable,
       ...extra,
     };
-    const patching = this.unpatchFrom < 0 ? this.held : this.held.slice(0, this.unpatchFrom);
+    const patching = this.held.slice(0, this.unpatch?.heldFrom);
     if (patching.length) r.heldBy = this.lastHeld(patching);
     if (this.unpatch) r.unpatching = this.unpatchResult();
     if (this.m.spec.patch.callbacks) r.callbacks = this.callbacks;
@@ -272,7 +270,7 @@ export abstract class Run implements CursorHost {
 
   private unpatchResult(): NonNullable<ModelResult['unpatching']> {
     const u = this.unpatch!;
-    const held = this.held.slice(this.unpatchFrom);
+    const held = this.held.slice(u.heldFrom);
     const done = u.done !== null;
     return {
       trigger: u.trigger,
