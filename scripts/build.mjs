@@ -25,7 +25,7 @@ const common = {
   keepNames: true,
   alias,
   logLevel: 'warning',
-  loader: { '.scm': 'text' },
+  loader: { '.scm': 'text', '.sh': 'text' },
 };
 
 function walk(dir, pred, acc = []) {

@@ -73,9 +73,37 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
       SimulationPanel.show(context.extensionUri, client, doc);
     }),
+    vscode.commands.registerCommand('livepatchLens.precheck', (capture?: vscode.Uri) => precheckCommand(capture, output)),
     new HazardStatus(),
   );
   await client.start();
+}
+
+const CAPTURE_FILTERS = { 'Captures (klp-lens capture)': ['json', 'raw'] };
+
+/**
+ * Precheck the active patch on a capture file: from the palette (a capture is asked for) or from
+ * the explorer's menu on a capture (the active patch, or one asked for, is checked).
+ */
+async function precheckCommand(capture: vscode.Uri | undefined, output: vscode.OutputChannel): Promise<void> {
+  if (!client) return;
+  let doc = vscode.window.activeTextEditor?.document;
+  if (!doc || !['kernel-patch', 'diff'].includes(doc.languageId)) {
+    const patch = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Precheck this patch', filters: { Patches: ['patch', 'diff', 'mbox', 'eml'] } });
+    if (!patch?.[0]) return;
+    doc = await vscode.workspace.openTextDocument(patch[0]);
+  }
+  const file = capture ?? (await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Precheck on this capture', filters: CAPTURE_FILTERS }))?.[0];
+  if (!file) return;
+  const r = await client.sendRequest<{ ok: true; text: string; result: { verdict: string } } | { ok: false; message: string }>('livepatchLens/precheck', { uri: doc.uri.toString(), capture: file.fsPath });
+  if (!r.ok) {
+    void vscode.window.showWarningMessage(`Livepatch Lens precheck: ${r.message}`);
+    return;
+  }
+  output.appendLine(r.text);
+  output.show(true);
+  const say = r.result.verdict === 'ready' || r.result.verdict === 'after-signals' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+  void say(r.text.split('\n')[0]);
 }
 
 export async function deactivate(): Promise<void> {

@@ -486,3 +486,29 @@ test('a code lens at the top of a patch runs "Livepatch: Simulate Patch" (only f
     await stop(plain);
   }
 });
+
+test('livepatchLens/precheck answers for the open patch on a capture file with the CLI\'s text, and a message for a broken capture', async () => {
+  const { readFileSync: read } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const file = join(FIXTURES, 'capture', 'pipe-read.patch');
+  const capture = join(FIXTURES, 'capture', 'debian-6.1-qemu.raw');
+  const u = pathToFileURL(file).toString();
+  const s = start({ debounceMs: 10 });
+  try {
+    await s.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text: read(file, 'utf8') } });
+    await s.waitFor((p) => p.uri === u);
+    const r = (await s.conn.sendRequest('livepatchLens/precheck', { uri: u, capture })) as { ok: true; text: string; result: { verdict: string } };
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.result.verdict, 'after-signals');
+    assert.match(r.text, /pid 91 cat asleep interruptibly in pipe_read: the fake signal at ~15\.\d s moves it/);
+    const cli = spawnSync(process.execPath, [join(ROOT, 'out', 'cli.js'), 'precheck', file, '--capture', capture, '--no-tree'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.text.split('\n').slice(1).join('\n'), cli.stdout.split('\n').slice(1).join('\n'), 'server and CLI name the same holders');
+    const bad = (await s.conn.sendRequest('livepatchLens/precheck', { uri: u, capture: file })) as { ok: false; message: string };
+    assert.equal(bad.ok, false);
+    assert.match(bad.message, /pipe-read\.patch:1:1: error: /);
+  } finally {
+    await stop(s);
+  }
+});

@@ -3,10 +3,13 @@
  *
  *   klp-lens check [--tree DIR] [--symbols FILE] [--format text|json|sarif] FILE...
  *   klp-lens simulate FILE [--model NAME|FILE] [--models LIST] [--fleet N] [--seed S] [--format text|json] [--trace]
+ *   klp-lens capture [--out FILE] [--samples N --interval MS] [--from RAW] [--print-script]
+ *   klp-lens precheck PATCH [--capture FILE] [--format text|json]
  *   klp-lens serve --stdio
  *
  * Exit status: 0 no error-severity finding, 1 at least one, 2 bad usage or
- * unreadable input (one line on stderr, no stack trace).
+ * unreadable input (one line on stderr, no stack trace). precheck: 0 the
+ * transition would complete by itself, 1 it would not, or cannot load.
  *
  * Argument parsing is commander's: subcommands, --help and --version with no
  * code of ours to keep in step.
@@ -22,7 +25,8 @@ import type { BuildTool } from '../core/rules';
 import { KernelTree } from '../core/tree/kernelTree';
 import { TreeIndex, indexCacheFile } from '../core/index/treeIndex';
 import { decodeBytes } from '../core/text';
-import { runSimulate, SimulateUsageError, kernelProfiles, archProfiles, type SimulateCliOptions } from './simulate';
+import { CaptureUsageError, runCapture, runPrecheck, type CaptureCliOptions, type PrecheckCliOptions } from './capture';
+import { patchWorkload, runSimulate, SimulateUsageError, kernelProfiles, archProfiles, type SimulateCliOptions } from './simulate';
 import { PROFILE_NAMES } from '../core/sim/profiles';
 import { MODEL_IDS } from '../core/sim/types';
 import { formatJson, formatSarif, formatText, hasErrors, reportFile, type Report } from './report';
@@ -360,7 +364,8 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<file>', 'patch file, or a *.klpmodel.json model')
     .option('--model <name|file>', `machine to model: ${PROFILE_NAMES.join(', ')}, or a .klpmodel.json file (default: idle-server)`)
     .option('--models <list>', `consistency models, comma-separated: ${MODEL_IDS.join(', ')} or all (default: all)`)
-    .option('--fleet <n>', 'simulate n machines drawn from a workload mix and report distributions', (v: string) => {
+    .option('--fleet <n|dir|glob>', 'simulate n machines drawn from a workload mix, or the machines captured in a folder (or matching a glob) of klp-lens capture files, and report distributions', (v: string) => {
+      if (!/^\d+$/.test(v.trim())) return v;
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new UsageError(`--fleet: a whole number of machines from 1, got "${v}"`);
       return n;
@@ -398,6 +403,53 @@ export async function main(argv: string[]): Promise<number> {
         if (e instanceof SimulateUsageError) throw new UsageError(e.message);
         throw e;
       });
+    });
+
+  const count = (flag: string, max: number) => (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: a whole number from 1 to ${max}, got "${v}"`);
+    return n;
+  };
+  const usage = (e: unknown) => {
+    if (e instanceof CaptureUsageError || e instanceof SimulateUsageError) throw new UsageError(e.message);
+    throw e;
+  };
+
+  program
+    .command('capture')
+    .description('snapshot this machine (run as root) into a *.klpmodel.json: kernel, CPUs, every task with its state and kernel stack, loaded livepatches')
+    .option('--out <file>', 'where to write the model (default: standard output)')
+    .option('--samples <n>', 'snapshots to take: how often each task sleeps where', count('--samples', 1000), 3)
+    .option('--interval <ms>', 'time between snapshots', count('--interval', 60_000), 200)
+    .option('--from <raw>', 'convert a raw snapshot taken elsewhere with the printed script instead of capturing here')
+    .option('--raw <file>', 'also keep the raw snapshot')
+    .option('--print-script', 'print the POSIX sh snapshot script (for machines without node: sh capture.sh [SAMPLES] [SECONDS] > raw)')
+    .action((opts: CaptureCliOptions) => {
+      result = (async () => runCapture(opts, (s) => process.stdout.write(s), (s) => process.stderr.write(s)))().catch(usage);
+    });
+
+  program
+    .command('precheck')
+    .description('before the load: which tasks of this machine (or a capture) would hold the patch transition, for how long, and why; exit 0 when it would complete by itself, 1 when it would not or cannot load, 2 on bad input')
+    .argument('<patch>', 'patch file')
+    .option('--capture <file>', 'a capture (*.klpmodel.json from klp-lens capture, or a raw snapshot) instead of capturing this machine now')
+    .option('--samples <n>', 'without --capture: snapshots to take', count('--samples', 1000), 3)
+    .option('--interval <ms>', 'without --capture: time between snapshots', count('--interval', 60_000), 200)
+    .option('--seed <s>', 'random seed (same seed, same output)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`--seed: a whole number from 0 to 4294967295, got "${v}"`);
+      return n;
+    })
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--tree <dir>', 'kernel source tree the patch applies to (default: the current directory if it is one)')
+    .option('--no-tree', 'analyse the hunks alone')
+    .option('--max-bytes <n>', 'largest patch to read (e.g. 16M)', parseBytes, DEFAULT_MAX_LENGTH)
+    .action((file: string, opts: PrecheckCliOptions & { tree?: string | false; maxBytes: number }) => {
+      result = (async () => {
+        const tree = chooseTree(opts, (m) => process.stderr.write(m + '\n'));
+        const workload = await patchWorkload(file, tree, opts.maxBytes);
+        return runPrecheck(workload, file, opts, (s) => process.stdout.write(s));
+      })().catch(usage);
     });
 
   program

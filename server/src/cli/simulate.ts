@@ -4,7 +4,8 @@
  * core/sim/session.ts (shared with the language server); this file reads the
  * inputs and prints.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import fg from 'fast-glob';
 import { analyzePatch } from '../core/analysis';
 import { decodeBytes } from '../core/text';
 import type { KernelTree } from '../core/tree/kernelTree';
@@ -19,7 +20,8 @@ export { KERNEL_PROFILES as kernelProfiles, ARCH_PROFILES as archProfiles } from
 export interface SimulateCliOptions {
   model?: string;
   models?: string;
-  fleet?: number;
+  /** A number of machines, or a folder or glob of captures. */
+  fleet?: number | string;
   prevalence?: number;
   seed?: number;
   format: 'text' | 'json';
@@ -29,7 +31,7 @@ export interface SimulateCliOptions {
   threads?: number;
 }
 
-async function patchWorkload(path: string, tree: KernelTree | undefined, maxBytes: number): Promise<PatchWorkload> {
+export async function patchWorkload(path: string, tree: KernelTree | undefined, maxBytes: number): Promise<PatchWorkload> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -116,6 +118,18 @@ export function formatFleetText(f: FleetResult): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The capture files of a folder (*.klpmodel.json and raw snapshots, *.raw) or matching a glob, sorted.
+ * fast-glob: node 20 has no fs.glob, and a maintained matcher beats a hand-written one.
+ */
+export function captureFiles(where: string): string[] {
+  let files: string[];
+  if (existsSync(where) && statSync(where).isDirectory()) files = fg.sync(['*.klpmodel.json', '*.raw'], { cwd: where, absolute: true, onlyFiles: true });
+  else files = fg.sync(where, { absolute: true, onlyFiles: true });
+  if (files.length === 0) throw new SimRequestError(`--fleet ${where}: no captures there (*.klpmodel.json files or raw snapshots *.raw from klp-lens capture)`);
+  return files.sort();
+}
+
 export async function runSimulate(file: string, opts: SimulateCliOptions, tree: KernelTree | undefined, maxBytes: number, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const req: SimRequest = {
     ...(opts.model ? { model: opts.model } : {}),
@@ -124,13 +138,14 @@ export async function runSimulate(file: string, opts: SimulateCliOptions, tree: 
     ...(opts.kernel ? { kernel: opts.kernel } : {}),
     ...(opts.arch ? { arch: opts.arch } : {}),
     ...(opts.trace ? { trace: true } : {}),
-    ...(opts.fleet !== undefined ? { fleet: opts.fleet } : {}),
+    ...(typeof opts.fleet === 'number' ? { fleet: opts.fleet } : {}),
+    ...(typeof opts.fleet === 'string' ? { fleetFrom: captureFiles(opts.fleet) } : {}),
     ...(opts.prevalence !== undefined ? { prevalence: opts.prevalence } : {}),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   };
   const isModel = file.endsWith('.klpmodel.json');
   const workload = isModel ? undefined : await patchWorkload(file, tree, maxBytes);
-  const progress = process.stderr.isTTY && req.fleet ? (d: number, n: number) => err(`\rsimulated ${d}/${n} machines`) : undefined;
+  const progress = process.stderr.isTTY && (req.fleet || req.fleetFrom) ? (d: number, n: number) => err(`\rsimulated ${d}/${n} machines`) : undefined;
   const r = await runRequest(workload, req, isModel ? file : undefined, progress);
   if (progress) err('\n');
   if (r.kind === 'fleet') out(opts.format === 'json' ? JSON.stringify({ fleet: r.result }, null, 2) + '\n' : formatFleetText(r.result));

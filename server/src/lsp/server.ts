@@ -8,8 +8,10 @@ import { runRequest, SimRequestError, validateSimRequest, workloadOf } from '../
 import type { SimResult } from '../core/sim/types';
 import type { FleetResult } from '../core/sim/fleet';
 import { FleetCancelled } from '../core/sim/fleetPool';
+import { precheck, precheckText, type PrecheckResult } from '../core/sim/precheck';
+import { CaptureLoadError, loadCapture } from '../core/capture/load';
 import { statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   createConnection,
@@ -107,6 +109,11 @@ export type SimulateResponse =
   | { ok: true; kind: 'run'; result: SimResult; notes: string[]; locations: Record<string, number> }
   | { ok: true; kind: 'fleet'; fleet: FleetResult; notes: string[]; locations: Record<string, number> }
   | { ok: false; message: string };
+
+/** Custom request: precheck an open patch on a capture file (`klp-lens precheck PATCH --capture FILE`). */
+export const PrecheckRequest = new RequestType<{ uri: string; capture: string }, PrecheckResponse, void>('livepatchLens/precheck');
+
+export type PrecheckResponse = { ok: true; text: string; result: PrecheckResult } | { ok: false; message: string };
 
 /** Custom request: the patch model of a document as the CLI's JSON report. */
 export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
@@ -552,6 +559,20 @@ export function startServer(connection: Connection): void {
     } catch (e) {
       if (e instanceof SimRequestError) return { ok: false, message: e.message };
       if (e instanceof FleetCancelled) return { ok: false, message: 'cancelled' };
+      throw e;
+    }
+  });
+
+  connection.onRequest(PrecheckRequest, async (p): Promise<PrecheckResponse> => {
+    try {
+      if (typeof p?.uri !== 'string' || typeof p?.capture !== 'string') return { ok: false, message: 'the precheck request needs "uri" and "capture"' };
+      const a = await current(p.uri);
+      if (!a) return { ok: false, message: 'the patch is not open' };
+      const name = p.uri.startsWith('file:') ? fileURLToPath(p.uri) : p.uri;
+      const result = precheck(loadCapture(p.capture), workloadOf(a, name).patch);
+      return { ok: true, text: precheckText(result, basename(name)), result };
+    } catch (e) {
+      if (e instanceof SimRequestError || e instanceof CaptureLoadError) return { ok: false, message: e.message };
       throw e;
     }
   });

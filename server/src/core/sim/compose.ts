@@ -25,7 +25,8 @@ export function composeModel(base: ProfileName | ModelFileSpec, workload: Worklo
   const file = base;
   const patch = file.patch ?? workload?.patch;
   if (!patch) throw new ComposeError(`the model ${file.name} has no "patch" and no patch file was given: nothing to simulate`);
-  const extra = file.patch ? [] : (workload?.tasks ?? []);
+  // A captured machine is what runs there: the patch's invented workload is not added to it.
+  const extra = file.patch || file.capture ? [] : (workload?.tasks ?? []);
   let spec: ModelSpec;
   if (file.extends) {
     if (!isProfileName(file.extends)) throw new ComposeError(`"extends": unknown profile "${file.extends}" (${PROFILE_NAMES.join(', ')})`);

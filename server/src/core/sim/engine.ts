@@ -68,6 +68,8 @@ export abstract class Run implements CursorHost {
   pauses = { count: 0, maxMs: 0, totalMs: 0 };
   retries = 0;
   signalsSent = 0;
+  /** When fake signals went out (run time). */
+  readonly signalTimes: number[] = [];
   removable = true;
   notes: string[] = [];
   callbacks: ModelResult['callbacks'] = [];
@@ -241,6 +243,7 @@ export abstract class Run implements CursorHost {
       pauses: { count: this.pauses.count, maxMs: round(this.pauses.maxMs), totalMs: round(this.pauses.totalMs) },
       retries: this.retries,
       signalsSent: this.signalsSent,
+      ...(this.signalTimes.length ? { signalsAtMs: this.signalTimes.slice(0, 20).map((t) => round(t - this.t0)) } : {}),
       stalledTasks: this.stalled(),
       stalledCount: this.stall.size,
       violations: this.oracle.violations.sort((a, b) => a.timeMs - b.timeMs || a.class.localeCompare(b.class) || a.task.localeCompare(b.task)),

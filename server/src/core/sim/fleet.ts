@@ -61,7 +61,7 @@ export function fleetMachine(src: FleetSource, seed: number, i: number): { spec:
   if (src.kind === 'model') return { spec: src.spec, seed: ms, profile: src.spec.name, carrier: true };
   if (src.kind === 'captures') {
     const spec = src.specs[i % src.specs.length];
-    return { spec, seed: ms, profile: spec.name, carrier: spec.tasks.some((t) => touches(t, new Set(spec.patch.functions))) };
+    return { spec, seed: ms, profile: `captured (kernel ${spec.kernel})`, carrier: spec.tasks.some((t) => touches(t, new Set(spec.patch.functions))) };
   }
   const rng = new Rng(ms);
   let u = rng.next();

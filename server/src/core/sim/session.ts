@@ -16,6 +16,7 @@ import { parseModelList, simulate } from './simulate';
 import { runFleet, simulateInWorker } from './fleetPool';
 import type { FleetResult } from './fleet';
 import { buildMachine, ModelError } from './world';
+import { CaptureLoadError, loadCapture } from '../capture/load';
 import { ARCH_PROFILES, KERNEL_PROFILES, MODEL_IDS, type KernelProfile, type ModelId, type ModelSpec, type SimResult } from './types';
 
 export { KERNEL_PROFILES, ARCH_PROFILES } from './types';
@@ -32,6 +33,8 @@ export interface SimRequest {
   trace?: boolean;
   /** Simulate a fleet of this many machines instead of one. */
   fleet?: number;
+  /** A fleet of these captured machines (klp-lens capture files or raw snapshots), one machine each. */
+  fleetFrom?: string[];
   /** Fleets from the built-in mix: the share of machines that carry the patch's workload (default: each profile's). */
   prevalence?: number;
   threads?: number;
@@ -150,6 +153,28 @@ function baseMachine(workload: Workload | undefined, req: SimRequest, modelFile?
   }
 }
 
+/** Captured machines for a fleet, each with the patch (a capture gets no invented workload). */
+export function captureFleet(files: string[], workload: Workload | undefined, kernel?: KernelProfile): ModelSpec[] {
+  if (files.length === 0) throw new SimRequestError('the fleet has no captures');
+  return files.map((f) => {
+    let model: ModelFileSpec;
+    try {
+      model = loadCapture(f);
+    } catch (e) {
+      if (e instanceof CaptureLoadError) throw new SimRequestError(e.message);
+      throw e;
+    }
+    try {
+      const spec = composeModel(model, workload, kernel);
+      buildMachine(spec, 0); // a broken machine fails here, with its file's name, not in a worker
+      return spec;
+    } catch (e) {
+      if (e instanceof ComposeError || e instanceof ModelError) throw new SimRequestError(`${f}: ${e.message}`);
+      throw e;
+    }
+  });
+}
+
 export type SimOutcome = { kind: 'run'; spec: ModelSpec; result: SimResult } | { kind: 'fleet'; result: FleetResult };
 
 /** Runs a request: one machine, or a fleet (drawn from the built-in mix unless a model is named). */
@@ -164,6 +189,11 @@ export async function runRequest(workload: Workload | undefined, req: SimRequest
 
 async function runChecked(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal, inWorker = false): Promise<SimOutcome> {
   const models = req.models ?? [...MODEL_IDS];
+  if (req.fleetFrom) {
+    const specs = captureFleet(req.fleetFrom, workload, req.kernel);
+    const result = await runFleet({ kind: 'captures', specs }, { machines: specs.length, seed: req.seed ?? 1, models, ...(req.threads !== undefined ? { threads: req.threads } : {}), ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
+    return { kind: 'fleet', result };
+  }
   if (req.fleet !== undefined) {
     const src =
       modelFile || req.model || req.arch || !workload

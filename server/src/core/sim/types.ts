@@ -132,10 +132,36 @@ export interface ModelSpec {
    * preempted) is checked off the CPU. Default: CPU 0, no task of the model.
    */
   runner?: RunnerSpec;
+  /**
+   * The jiffies clock at the enable: HZ and the value. The retries land on whole jiffies seconds
+   * (round_jiffies_relative), so their phase comes from it. Default: the run's clock, 100 ms into a second.
+   */
+  jiffies?: { hz: number; atEnable: number };
+  /** The machine was captured by `klp-lens capture`: what was seen, and what could not be. */
+  capture?: CaptureInfo;
   /** Model-specific constants (kGraft timeout, stop_machine cost, …). */
   timing?: Partial<Timing>;
   /** The seed when none is given on the command line. */
   seed?: number;
+}
+
+/** Where a captured model came from (`klp-lens capture`). */
+export interface CaptureInfo {
+  release: string;
+  machine: string;
+  node: string;
+  samples: number;
+  intervalMs: number;
+  /** Threads seen (the capture's own processes left out). */
+  tasks: number;
+  preemption: string;
+  hz?: number;
+  /** Livepatches already loaded: /sys/kernel/livepatch/NAME, enabled and transition. */
+  livepatches: { name: string; enabled: string; transition: string }[];
+  /** CONFIG_LIVEPATCH=y, when the config was seen. */
+  livepatchConfigured?: boolean;
+  /** What the capture could not see, one sentence each. */
+  unseen: string[];
 }
 
 /** Timing constants (research note 3.7, 5.5, 6.6, 7.1, 8.1). */
@@ -249,6 +275,8 @@ export interface ModelResult {
   pauses: { count: number; maxMs: number; totalMs: number };
   retries: number;
   signalsSent: number;
+  /** When the fake signals went out, ms after enable (the first 20 rounds). */
+  signalsAtMs?: number[];
   /** Tasks that blocked the transition at its end (at most 20 listed; stalledCount has them all). */
   stalledTasks: { task: string; reason: StallReason; function?: string }[];
   stalledCount: number;

@@ -188,7 +188,7 @@ class HybridRun extends Run {
     this.attempt(next, true);
     let attempt = 1;
     while (next < this.horizon) {
-      next = attempt === 1 ? Math.ceil((t0 + 750) / 1000) * 1000 : next + this.timing.retryMs;
+      next = attempt === 1 ? t0 + this.firstRetryDelay() : next + this.timing.retryMs;
       while (ai < actions.length && actions[ai].atMs < next && actions[ai].atMs <= this.horizon) this.action(actions[ai].do, actions[ai++].atMs);
       if (next > this.horizon) break;
       if (this.inTransition) {
@@ -204,6 +204,22 @@ class HybridRun extends Run {
     const done = this.completionAt;
     this.finishOracle();
     return this.result('hybrid', done, { postPatchAtMs: this.postPatchAt === null ? null : this.postPatchAt });
+  }
+
+  /**
+   * round_jiffies_relative(HZ) from attempt 0, queued on the runner's CPU: the expiry is rounded to a
+   * whole jiffies second (down when less than HZ/4 past one, else up), skewed 3 jiffies per CPU. The
+   * first retry comes 0.75 to 1.75 s after the enable; the phase is the spec's jiffies clock, or the
+   * run's own clock.
+   */
+  private firstRetryDelay(): number {
+    const j = this.m.spec.jiffies;
+    if (!j) {
+      const p = ((this.t0 % 1000) + 1000) % 1000;
+      return p < 250 ? 1000 - p : 2000 - p;
+    }
+    const p = (j.atEnable + this.runnerCpu * 3) % j.hz;
+    return ((p < j.hz / 4 ? j.hz : 2 * j.hz) - p) * (1000 / j.hz);
   }
 
   private action(what: AdminAction, t: number): void {
@@ -321,6 +337,7 @@ class HybridRun extends Run {
 
   private signals(t: number): void {
     this.log(t, undefined, 'signal', 'signaling remaining tasks');
+    this.signalTimes.push(t);
     const before = this.signalsSent;
     for (const task of this.m.tasks) {
       if (!this.pending[task.id]) continue;

@@ -1,0 +1,5 @@
+/** Text assets bundled by esbuild's text loader (scripts/build.mjs). */
+declare module '*.sh' {
+  const text: string;
+  export default text;
+}

@@ -1,0 +1,180 @@
+/**
+ * Precheck: before the load, which tasks of a captured machine would hold the
+ * patch's transition, for how long, and why, under the target kernel's model
+ * (upstream hybrid from 4.12, the null model before). It runs the simulator on
+ * the capture with the patch's functions and reads each task's lane: a task
+ * that did not switch at attempt 0 held the transition. The sentence for each
+ * comes from what the capture saw it doing and how it switched in the end.
+ */
+import { composeModel } from './compose';
+import { simulate } from './simulate';
+import type { ModelFileSpec } from './modelFile';
+import { kernelNumber } from './engine';
+import type { KernelProfile, Lane, ModelId, ModelResult, ModelSpec, PatchSpec, Segment, TaskSpec } from './types';
+
+export type PrecheckVerdict = 'ready' | 'after-signals' | 'needs-force' | 'cannot-load';
+
+export interface PrecheckHolder {
+  task: string;
+  kind: Lane['kind'];
+  /** What the capture saw it doing, e.g. "asleep interruptibly in pipe_read". */
+  doing: string;
+  /** The patched function on its stack, if any. */
+  function?: string;
+  /** When it switched, ms after enable; null when it never did within the run. */
+  switchedAfterMs: number | null;
+  mechanism?: string;
+  /** One sentence: who, where, and what moves it. */
+  why: string;
+}
+
+export interface PrecheckResult {
+  machine: string;
+  kernel: KernelProfile;
+  model: ModelId;
+  verdict: PrecheckVerdict;
+  completed: boolean;
+  completionTimeMs: number | null;
+  signalsAtMs: number[];
+  /** Longest-holding first. */
+  holders: PrecheckHolder[];
+  /** Why the patch cannot be loaded now at all. */
+  blockers: string[];
+  /** What the capture could not see. */
+  unseen: string[];
+  horizonMs: number;
+}
+
+/** Exit statuses of `klp-lens precheck`. */
+export const PRECHECK_EXIT: Record<PrecheckVerdict, number> = { ready: 0, 'after-signals': 0, 'needs-force': 1, 'cannot-load': 1 };
+
+const sec = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+function blockersOf(m: ModelFileSpec): string[] {
+  const out: string[] = [];
+  const c = m.capture;
+  if (!c) return out;
+  if (c.livepatchConfigured === false) out.push(`kernel ${c.release} is built without CONFIG_LIVEPATCH: it cannot load a livepatch`);
+  for (const p of c.livepatches) if (p.transition === '1') out.push(`livepatch ${p.name} is in transition: a new patch cannot be enabled until it completes (klp_enable_patch returns -EBUSY)`);
+  return out;
+}
+
+/** Where a task's program starts (a captured task starts where it was seen). */
+function firstStep(t: TaskSpec): Segment | undefined {
+  return t.program[0];
+}
+
+function doingOf(step: Segment | undefined, patched: Set<string>): { doing: string; fn?: string } {
+  if (!step) return { doing: 'idle' };
+  if ('user' in step) return { doing: 'running in user mode' };
+  if ('kernel' in step) {
+    const fn = [...step.kernel].reverse().find((f) => patched.has(f));
+    const at = fn ?? step.kernel[step.kernel.length - 1];
+    return { doing: `running in the kernel in ${at}${step.condResched ? ' (calls cond_resched())' : ''}`, ...(fn ? { fn } : {}) };
+  }
+  if ('sleep' in step) {
+    const fn = [...step.sleep].reverse().find((f) => patched.has(f));
+    const how = step.state === 'uninterruptible' ? 'uninterruptibly' : step.state === 'killable' ? 'killably' : 'interruptibly';
+    return { doing: `asleep ${how} in ${fn ?? step.sleep[step.sleep.length - 1]}`, ...(fn ? { fn } : {}) };
+  }
+  return { doing: 'forking or exiting' };
+}
+
+function moveOf(lane: Lane, switched: Lane['changes'][number] | undefined, signals: number[], alt: boolean, horizonMs: number, enable: number): string {
+  if (!switched) {
+    const hint = alt ? 'needs force, or a 6.4+ kernel (it switches at cond_resched() there)' : 'needs force';
+    return `holds it for the whole ${sec(horizonMs)} modeled: ${hint}`;
+  }
+  const at = switched.timeMs - enable;
+  const near = signals.find((s) => Math.abs(s - at) < 5);
+  switch (switched.why) {
+    case 'EXIT_TO_USER':
+      return near !== undefined ? `the fake signal at ~${sec(near)} moves it` : `switches when it returns to user space, ~${sec(at)} after enable`;
+    case 'IDLE_LOOP':
+      if (lane.kind !== 'idle') return `switches in the idle loop at ~${sec(at)}`;
+      return `its CPU was idle at attempt 0, so it was running; the kick sends it through the idle loop, where it switches ${at < 10 ? 'at once' : `at ~${sec(at)}`}, and the next attempt completes`;
+    case 'SCHED_HOOK':
+      return `switches at its next cond_resched() or schedule() (~${sec(at)})`;
+    case 'FORCE':
+      return `only force moves it (~${sec(at)})`;
+    case 'STACK_CHECK':
+      return `switches at the attempt at ~${sec(at)}, once the patched code is off its stack`;
+    default:
+      return `switches at ~${sec(at)} (${switched.why ?? 'switch'})`;
+  }
+}
+
+function holdersOf(spec: ModelSpec, r: ModelResult, alt: Set<string>): PrecheckHolder[] {
+  const enable = spec.enableAtMs ?? 100;
+  const horizon = (spec.durationMs ?? 120_000) - enable;
+  const patched = new Set([...spec.patch.functions, ...(spec.patch.nops ?? [])]);
+  const byName = new Map(spec.tasks.map((t) => [t.name, t]));
+  const out: PrecheckHolder[] = [];
+  for (const lane of r.timeline ?? []) {
+    const pending = lane.changes.find((c) => c.state === 'pending');
+    if (!pending) continue;
+    const switched = lane.changes.find((c) => c.state === 'new' && c.timeMs >= pending.timeMs);
+    if (switched && switched.timeMs <= enable) continue;
+    const task = byName.get(lane.task);
+    const { doing, fn } = lane.kind === 'idle' ? { doing: 'the idle task', fn: undefined } : doingOf(task && firstStep(task), patched);
+    const why = `${lane.task} ${doing}: ${moveOf(lane, switched, r.signalsAtMs ?? [], alt.has(lane.task), horizon, enable)}`;
+    out.push({ task: lane.task, kind: lane.kind, doing, ...(fn ? { function: fn } : {}), switchedAfterMs: switched ? switched.timeMs - enable : null, ...(switched?.why ? { mechanism: switched.why } : {}), why });
+  }
+  return out.sort((a, b) => (b.switchedAfterMs ?? Infinity) - (a.switchedAfterMs ?? Infinity) || a.task.localeCompare(b.task));
+}
+
+/** Tasks still holding on `spec`'s kernel that a 6.4+ kernel (cond_resched switching) would move. */
+function movedOn64(spec: ModelSpec, r: ModelResult, seed: number): Set<string> {
+  if (r.completed || kernelNumber(spec.kernel) >= 604 || r.name !== 'hybrid') return new Set();
+  const alt = simulate({ ...spec, kernel: '6.4' }, { seed, models: ['hybrid'] }).models[0];
+  const still = new Set(alt.stalledTasks.map((s) => s.task));
+  return new Set(r.stalledTasks.map((s) => s.task).filter((t) => !still.has(t)));
+}
+
+/** Precheck `patch` on a captured (or any) model file. */
+export function precheck(model: ModelFileSpec, patch: PatchSpec, seed = 1): PrecheckResult {
+  const spec = composeModel({ ...model, patch: undefined } as unknown as ModelFileSpec, { patch, tasks: [] });
+  const id: ModelId = kernelNumber(spec.kernel) >= 412 ? 'hybrid' : 'null';
+  const r = simulate(spec, { seed, models: [id], trace: true }).models[0];
+  const alt = movedOn64(spec, r, seed);
+  const blockers = blockersOf(model);
+  const holders = holdersOf(spec, r, alt);
+  const verdict: PrecheckVerdict = blockers.length ? 'cannot-load' : !r.completed ? 'needs-force' : r.signalsSent > 0 ? 'after-signals' : 'ready';
+  return {
+    machine: spec.name,
+    kernel: spec.kernel,
+    model: id,
+    verdict,
+    completed: r.completed,
+    completionTimeMs: r.completionTimeMs,
+    signalsAtMs: r.signalsAtMs ?? [],
+    holders,
+    blockers,
+    unseen: model.capture?.unseen ?? [],
+    horizonMs: (spec.durationMs ?? 120_000) - (spec.enableAtMs ?? 100),
+  };
+}
+
+const secOrDash = (ms: number | null) => (ms === null ? '-' : sec(ms));
+
+const HEAD: Record<PrecheckResult['verdict'], string> = {
+  ready: 'the transition would complete by itself',
+  'after-signals': 'the transition would complete, after fake signals',
+  'needs-force': 'the transition would NOT complete by itself',
+  'cannot-load': 'the patch cannot be loaded now',
+};
+
+/** The text `klp-lens precheck` prints and the editor command shows. */
+export function precheckText(r: PrecheckResult, patchName: string): string {
+  const lines = [`${patchName} on ${r.machine}, ${r.model} model (kernel profile ${r.kernel}): ${HEAD[r.verdict]}${r.completed ? `${r.verdict === 'cannot-load' ? '; once it can, it would complete' : ','} ${secOrDash(r.completionTimeMs)} after enable` : ''}`];
+  for (const b of r.blockers) lines.push(`  blocked: ${b}`);
+  if (r.signalsAtMs.length) lines.push(`  fake signals at ${r.signalsAtMs.slice(0, 3).map((s) => `~${sec(s)}`).join(', ')} after enable`);
+  const shown = r.holders.slice(0, 20);
+  if (shown.length) lines.push(`  ${r.holders.length} task${r.holders.length === 1 ? '' : 's'} would hold it:`);
+  for (const h of shown) lines.push(`    ${h.why}`);
+  if (r.holders.length > shown.length) lines.push(`    … and ${r.holders.length - shown.length} more (--format json lists them all)`);
+  if (!r.holders.length && !r.blockers.length) lines.push('  no task would hold it past attempt 0');
+  for (const u of r.unseen) lines.push(`  not seen: ${u}`);
+  return lines.join('\n') + '\n';
+}
+
