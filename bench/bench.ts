@@ -220,6 +220,14 @@ async function main() {
     results.push({ simulator: r.stdout });
   }
 
+  // Captures: capture → simulate of a 10,000-task machine, a fleet of 1,000 captures (bench/capture.ts).
+  {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, [join(ROOT, 'out', 'bench', 'capture.js')], { encoding: 'utf8', timeout: 900_000 });
+    console.log('\n' + (r.stdout.trim() || `capture benchmark failed: ${r.stderr.trim().split('\n').pop() ?? ''}`));
+    results.push({ capture: r.stdout });
+  }
+
   const outFile = join(ROOT, 'out', 'bench', 'results.json');
   if (existsSync(join(ROOT, 'out', 'bench'))) writeFileSync(outFile, JSON.stringify(results, null, 2));
 }

@@ -59,3 +59,28 @@ test('the guest script runs every fixture in order and refuses names a shell wou
   assert.throws(() => guestScript([], [{ id: 'x;reboot', name: 'lp' }]), /unsafe/);
   assert.throws(() => guestScript([], [{ id: 'x', name: 'lp$(id)' }]), /unsafe/);
 });
+
+test('the transition timeline of a real 6.12 force (scenario 9): attempts from the function tracer, the holder, the force, the printed completion', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { FIXTURES } = await import('../helpers');
+  const { parseTransitionGuest, timelineOf, predictionOf, agreement, taskKey } = await import('../kernel/lib/transitions');
+  const g = parseTransitionGuest(readFileSync(join(FIXTURES, 'kernel', '6.12-s9-force.serial'), 'utf8'));
+  const s = g.scenarios.get('s9-force')!;
+  assert.equal(s.removable, true);
+  const t = timelineOf(s.dmesg, s.trace, 'lens_lp_sleep', 250);
+  assert.equal(t.outcome, 'complete');
+  assert.deepEqual(t.attempts, [0, 1671, 2666, 3655]);
+  assert.equal(Math.round(t.completionMs!), 3655, 'the attempt that completed, not the later "patching complete" line');
+  assert.equal(Math.round(t.completePrintedMs!), 4587);
+  assert.equal(Math.round(t.actionMs!), 3313);
+  assert.equal(t.holder, 'cat:1642');
+  assert.equal(t.startJiffies, 4294905805 + Math.round(((54420.051 - 54292.887) * 250) / 1000));
+  assert.equal(taskKey('pid 1642 cat'), 'cat:1642');
+  assert.equal(taskKey('swapper/1'), 'swapper/1:0');
+  const sim = predictionOf({ completed: true, completionTimeMs: 3600, removable: true, stalledTasks: [], heldBy: [{ task: 'pid 1642 cat', switchedAtMs: 3413 }, { task: 'swapper/1', switchedAtMs: 100 }] });
+  assert.deepEqual(agreement(t, true, sim), { outcome: true, completion: true, signal: true, holder: true, removable: true });
+  const late = agreement(t, true, { ...sim, completionMs: 3300 });
+  assert.equal(late.completion, false, '355 ms off is outside ±250 ms');
+  assert.throws(() => timelineOf(s.dmesg, [], 'lens_lp_sleep', 250), /no klp_try_complete_transition call/);
+});

@@ -85,3 +85,40 @@ test('the text: a completed reverse is not a stall, and every time is measured f
   assert.match(ft, /note: forced 4\.9 s after enable/);
   assert.doesNotMatch(ft, /at \d+ ms(?! (after|before) enable)/);
 });
+
+// Seen on real 6.1 and 6.12 transitions in `npm run test:kernel` (test/kernel/transitions.kernel.ts).
+
+test('the first retry follows round_jiffies_relative(HZ) from the jiffies clock at the enable, skewed 3 jiffies per CPU of the runner', () => {
+  const spec = (atEnable: number, cpu = 0) => machine({ kernel: '6.1', cpus: 2, tasks: background(), jiffies: { hz: 250, atEnable }, runner: { cpu } });
+  // 10 jiffies (40 ms) past a whole second: rounded down, the retry comes 960 ms later.
+  assert.equal(hybrid(spec(250 * 1000 + 10)).completionTimeMs, 960);
+  // 100 jiffies (400 ms) past: rounded up to the second after next, 1600 ms later.
+  assert.equal(hybrid(spec(250 * 1000 + 100)).completionTimeMs, 1600);
+  // On CPU 1 the expiry is judged 3 jiffies later and lands 3 jiffies (12 ms) earlier.
+  assert.equal(hybrid(spec(250 * 1000 + 10, 1)).completionTimeMs, 948);
+});
+
+test('6.4–6.15 on x86: the idle CPUs have passed their idle loop by attempt 0 (the cond_resched static calls are rewritten), so an idle box completes at once', () => {
+  const idle = (kernel: ModelSpec['kernel'], arch = machine({ tasks: [] }).arch) => hybrid(machine({ kernel, cpus: 2, arch, tasks: [] }));
+  assert.equal(idle('6.4').completionTimeMs, 0);
+  assert.ok(idle('6.1').completionTimeMs! >= 750, 'before 6.4 the idle CPU fails attempt 0');
+  assert.ok(idle('6.16').completionTimeMs! >= 750, 'from 6.16 (no cond_resched hook) likewise');
+  assert.ok(idle('6.4', { name: 'arm64', reliableStacktrace: true, unwinder: 'fp' }).completionTimeMs! >= 750, 'not on other arches');
+});
+
+test('a reverse sends every idle CPU through its idle loop (klp_synchronize_transition), so the unpatching completes at the next retry', () => {
+  // The sleeper sits on CPU 2; CPUs 1 and 3 are idle when the reverse comes.
+  const spec = machine({ kernel: '6.1', cpus: 4, timing: { idleWakeMs: 5000 }, actions: [{ atMs: 3400, do: 'reverse' }], tasks: [{ ...sleeperIn(['f'], 60_000) }] });
+  const h = hybrid(spec);
+  assert.equal(h.unpatching?.completed, true);
+  assert.equal(h.unpatching?.startedAfterEnableMs, 3300);
+  assert.equal(h.unpatching!.startedAfterEnableMs + h.unpatching!.completionTimeMs!, 3900);
+  assert.deepEqual(h.unpatching?.reversedWhileHeldBy, [{ task: 'T', reason: 'IN_USE', function: 'f' }]);
+  assert.equal(h.unpatching?.heldBy, undefined);
+});
+
+test('signalsAtMs says when the fake signals went out: attempt 15, after enable', () => {
+  const h = hybrid(machine({ kernel: '6.1', cpus: 4, tasks: [sleeperIn(['f'], 60_000)] }));
+  assert.equal(h.signalsAtMs?.[0], 14_900);
+  assert.equal(h.completionTimeMs, 15_900);
+});

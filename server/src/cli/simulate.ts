@@ -65,6 +65,7 @@ function modelText(m: ModelResult, enable: number): string[] {
   const lines = [`${m.name.padEnd(12)} ${headline(m)}`];
   const u = m.unpatching;
   if (u?.trigger === 'disable') lines.push(`${pad} disabled ${sec(u.startedAfterEnableMs)} after enable; the unpatching ${u.completed ? `completed ${sec(u.completionTimeMs)} after the disable` : `is NOT complete (${holding(u.stalledCount)})`}`);
+  for (const h of u?.reversedWhileHeldBy?.slice(0, 5) ?? []) lines.push(`${pad} reversed while held by: ${h.task} ${h.reason}${h.function ? ` (${h.function})` : ''}`);
   for (const h of u?.heldBy ?? []) lines.push(`${pad} unpatching held up by: ${h.task} ${h.reason}${h.function ? ` (${h.function})` : ''} until ${sec(h.switchedAtMs - enable)} after enable, then switched by ${h.mechanism}`);
   const facts: string[] = [];
   if (m.retries) facts.push(`retries ${m.retries}`);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
 const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'cat', 'echo', 'grep', 'sed', 'cut', 'mount', 'insmod', 'rmmod', 'lsmod', 'dmesg', 'sleep', 'uname', 'poweroff', 'stty', 'awk', 'ls', 'gzip', 'wc', 'head', 'tail', 'tr', 'test', '['];
+const APPLETS = ['sh', 'taskset', 'kill', 'cat', 'echo', 'grep', 'sed', 'cut', 'mount', 'insmod', 'rmmod', 'lsmod', 'dmesg', 'sleep', 'uname', 'poweroff', 'stty', 'awk', 'ls', 'gzip', 'wc', 'head', 'tail', 'tr', 'test', '['];
 
 /** A staging directory that becomes the initramfs. */
 export class Initramfs {

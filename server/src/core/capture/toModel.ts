@@ -63,7 +63,8 @@ function stepOf(s: TaskSample): Segment | undefined {
       return undefined;
     case 'R':
       if (!s.kthread) return { user: 0 };
-      if (!s.stack.length) return { kernel: [UNSEEN_FRAME], ms: 0 };
+      // Busy where the capture cannot look: a kthread that stays on a CPU calls cond_resched() (else the soft-lockup watchdog fires).
+      if (!s.stack.length) return { kernel: [UNSEEN_FRAME], ms: 0, condResched: 1 };
       if (s.stack.some((f) => COND_RESCHED.has(f))) return { kernel: s.stack.filter((f) => !COND_RESCHED.has(f)), ms: 0, condResched: 1 };
       return { kernel: s.stack, ms: 0, ...(s.stack.some((f) => PREEMPTED.has(f)) ? { preempted: true } : {}) };
     case 'S':
@@ -127,7 +128,7 @@ function unseenOf(cap: RawCapture, threads: Map<number, TaskSample[]>): string[]
   const unreadable = lastSeen.filter((t) => t.stackError);
   if (unreadable.length) out.push(`the kernel stacks of ${unreadable.length} of ${lastSeen.length} tasks could not be read (${unreadable[0].stackError}): they are modeled outside the patch; capture as root outside a container`);
   const running = lastSeen.filter((t) => t.state === 'R' && !t.stack.length && !t.stackError);
-  if (running.length) out.push(`${running.length} task${running.length === 1 ? ' was' : 's were'} running, so ${running.length === 1 ? 'its stack' : 'their stacks'} could not be seen (${running.slice(0, 3).map((t) => `pid ${t.tid} ${t.comm}`).join(', ')}): a running kthread is modeled busy in the kernel, a running user task in user mode`);
+  if (running.length) out.push(`${running.length} task${running.length === 1 ? ' was' : 's were'} running, so ${running.length === 1 ? 'its stack' : 'their stacks'} could not be seen (${running.slice(0, 3).map((t) => `pid ${t.tid} ${t.comm}`).join(', ')}): a running kthread is modeled busy in the kernel outside the patch, calling cond_resched(), a running user task in user mode`);
   if (!cap.samples.some((s) => s.jiffies !== undefined)) out.push('no /proc/schedstat (CONFIG_SCHEDSTATS): the whole-second phase of the retries is unknown, so the times may be off by up to 0.75 s');
   if (Object.keys(cap.config).length === 0) out.push('no kernel config (/proc/config.gz, /boot/config-*): assumed CONFIG_LIVEPATCH, a reliable stacktrace and the ORC unwinder');
   if (cap.samples.length === 1) out.push('one sample: every task is modeled staying where it was seen; capture with --samples for how often tasks move');

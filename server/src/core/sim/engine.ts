@@ -78,7 +78,7 @@ export abstract class Run implements CursorHost {
   private readonly lanes = new Map<string, Lane & { rank: number; order: number }>();
   private readonly held: HeldBy[] = [];
   /** The unpatching transition (a reverse or a disable); `heldFrom`: where its entries in `held` begin. */
-  private unpatch: { trigger: 'reverse' | 'disable'; at: number; done: number | null; heldFrom: number } | undefined;
+  private unpatch: { trigger: 'reverse' | 'disable'; at: number; done: number | null; heldFrom: number; holding: ModelResult['stalledTasks'] } | undefined;
 
   constructor(
     readonly m: Machine,
@@ -155,7 +155,8 @@ export abstract class Run implements CursorHost {
 
   /** The unpatching transition starts (a reverse, or a disable after completion). */
   startUnpatch(trigger: 'reverse' | 'disable', t: number): void {
-    this.unpatch = { trigger, at: t, done: null, heldFrom: this.held.length };
+    // A reverse: the tasks that held the patching when it was turned back.
+    this.unpatch = { trigger, at: t, done: null, heldFrom: this.held.length, holding: trigger === 'reverse' ? this.stalled() : [] };
   }
 
   /** The unpatching transition completed. */
@@ -281,6 +282,7 @@ export abstract class Run implements CursorHost {
       completed: done,
       completionTimeMs: done ? round(u.done! - u.at) : null,
       ...(held.length ? { heldBy: this.lastHeld(held) } : {}),
+      ...(u.holding.length ? { reversedWhileHeldBy: u.holding } : {}),
       stalledTasks: done ? [] : this.stalled(),
       stalledCount: done ? 0 : this.stall.size,
     };

@@ -38,6 +38,8 @@ export interface PrecheckResult {
   signalsAtMs: number[];
   /** Longest-holding first. */
   holders: PrecheckHolder[];
+  /** The run followed only the first 200 contexts: there may be more holders than listed. */
+  holdersTruncated: boolean;
   /** Why the patch cannot be loaded now at all. */
   blockers: string[];
   /** What the capture could not see. */
@@ -149,6 +151,7 @@ export function precheck(model: ModelFileSpec, patch: PatchSpec, seed = 1): Prec
     completionTimeMs: r.completionTimeMs,
     signalsAtMs: r.signalsAtMs ?? [],
     holders,
+    holdersTruncated: (r.timelineLanes ?? 0) > (r.timeline?.length ?? 0),
     blockers,
     unseen: model.capture?.unseen ?? [],
     horizonMs: (spec.durationMs ?? 120_000) - (spec.enableAtMs ?? 100),
@@ -170,7 +173,7 @@ export function precheckText(r: PrecheckResult, patchName: string): string {
   for (const b of r.blockers) lines.push(`  blocked: ${b}`);
   if (r.signalsAtMs.length) lines.push(`  fake signals at ${r.signalsAtMs.slice(0, 3).map((s) => `~${sec(s)}`).join(', ')} after enable`);
   const shown = r.holders.slice(0, 20);
-  if (shown.length) lines.push(`  ${r.holders.length} task${r.holders.length === 1 ? '' : 's'} would hold it:`);
+  if (shown.length) lines.push(`  ${r.holdersTruncated ? 'at least ' : ''}${r.holders.length} task${r.holders.length === 1 ? '' : 's'} would hold it:`);
   for (const h of shown) lines.push(`    ${h.why}`);
   if (r.holders.length > shown.length) lines.push(`    … and ${r.holders.length - shown.length} more (--format json lists them all)`);
   if (!r.holders.length && !r.blockers.length) lines.push('  no task would hold it past attempt 0');

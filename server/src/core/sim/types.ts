@@ -320,6 +320,8 @@ export interface UnpatchResult {
   completionTimeMs: number | null;
   /** The tasks that held it up and switched in the end (the last 5). */
   heldBy?: HeldBy[];
+  /** A reverse: the tasks that held the patching transition when it was reversed (at most 20). */
+  reversedWhileHeldBy?: { task: string; reason: StallReason; function?: string }[];
   /** The tasks still holding it at the end of the run. */
   stalledTasks: { task: string; reason: StallReason; function?: string }[];
   stalledCount: number;

@@ -59,6 +59,10 @@ class HybridRun extends Run {
   private readonly rng: Rng;
   /** The CPU the attempts and actions run on, and the model task that is that context (or -1). */
   private readonly runnerCpu: number;
+  /** klp_start_transition rewrites the cond_resched() static calls (6.4–6.15, x86 PREEMPT_DYNAMIC). */
+  private get condReschedPatching(): boolean {
+    return this.kernel >= 604 && this.kernel < 616 && this.m.spec.arch.name.startsWith('x86_64');
+  }
   private readonly runnerTask: number;
 
   constructor(m: Machine, opts: { trace?: boolean }) {
@@ -165,6 +169,10 @@ class HybridRun extends Run {
       if (this.idlePending[cpu]) this.lane(this.m.idle[cpu].name, 'idle', t, 'pending');
       // The CPU's next pass through the idle loop after running something.
       this.idleSwitchAt[cpu] = t + this.rng.next() * 2 * this.timing.idleWakeMs;
+      // 6.4–6.15 on x86: klp_start_transition turns the cond_resched() hook on by rewriting its static
+      // calls. On 6.12 under qemu every idle CPU had been through its idle loop (its idle task switched)
+      // by attempt 0, in every transition observed.
+      if (this.condReschedPatching) this.idleSwitchAt[cpu] = t;
     }
     if (this.kernel >= 604) this.hookSince = t;
   }
@@ -249,6 +257,8 @@ class HybridRun extends Run {
       if (back === 0) this.startUnpatch('reverse', t);
       this.startTransition(t, back);
       this.runnerDone(t);
+      // klp_synchronize_transition (4.13+) runs a work item on every CPU: each idle CPU passes its idle loop.
+      if (this.kernel >= 415) for (let cpu = 0; cpu < this.m.onlineCpus; cpu++) if (this.idlePending[cpu]) this.idleSwitchAt[cpu] = Math.min(this.idleSwitchAt[cpu], t + 0.05);
       return;
     }
     if (what === 'disable' || what === 'reverse') {
