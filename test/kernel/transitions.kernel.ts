@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { boot, INIT_HEAD, Initramfs, initrdPath } from './lib/guest';
 import { type KernelEntry, readManifest } from './lib/manifest';
-import { agreement, type Agreement, parseTransitionGuest, type Prediction, predictionOf, SCENARIOS, type Scenario, type Timeline, timelineOf, TOLERANCE_MS, transitionScript } from './lib/transitions';
+import { agreement, type Agreement, parseTransitionGuest, taskKey, type Prediction, predictionOf, SCENARIOS, type Scenario, type Timeline, timelineOf, TOLERANCE_MS, transitionScript } from './lib/transitions';
 
 const root = resolve(__dirname, '..', '..');
 const cli = join(root, 'out', 'cli.js');
@@ -29,6 +29,7 @@ interface Row {
   realRemovable?: boolean;
   sim?: Prediction;
   agree?: Agreement;
+  precheck?: { verdict: string; holder: string | null; why?: string; agrees: boolean };
   error?: string;
 }
 const rows: Row[] = [];
@@ -49,11 +50,23 @@ function buildModules(k: KernelEntry): { target: string; lps: Map<string, string
   return { target: join(dir, 'target', 'lens_target.ko'), lps };
 }
 
-function cliRun(args: string[]): string {
+function cliRun(args: string[], ok = [0]): string {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: root, timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`klp-lens ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
+  if (!ok.includes(r.status ?? -1)) throw new Error(`klp-lens ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
   return r.stdout;
 }
+
+/** What `klp-lens precheck` says on the raw capture as the guest wrote it (scenarios without an admin action). */
+function precheckOf(s: Scenario, dir: string): { verdict: string; holder: string | null; why?: string } {
+  const out = cliRun(['precheck', join(src, 'patches', `${s.patch}.patch`), '--capture', join(dir, `${s.id}.capture.raw`), '--no-tree', '--format', 'json'], [0, 1]);
+  writeFileSync(join(dir, `${s.id}.precheck.json`), out);
+  const r = JSON.parse(out) as { verdict: string; holders: { task: string; why: string }[] };
+  const h = r.holders[0];
+  return { verdict: r.verdict, holder: h ? taskKey(h.task) : null, ...(h ? { why: h.why } : {}) };
+}
+
+/** The verdict the real run earns: it completed by itself, after fake signals, or not within the window. */
+const realVerdict = (t: Timeline) => (t.outcome !== 'complete' ? 'needs-force' : t.signalMs !== null ? 'after-signals' : 'ready');
 
 async function runGuest(k: KernelEntry, logs: string) {
   const mods = buildModules(k);
@@ -102,20 +115,22 @@ function writeTable(): void {
   const lines = [
     '# Livepatch Lens: simulated transitions against real kernels',
     '',
+    'precheck: `klp-lens precheck` on the capture as the guest wrote it, for the scenarios without a force or reverse; it must give the verdict the real run earned (ready, after-signals, needs-force) and name its last holder.',
+    '',
     `Times after attempt 0 (the first klp_try_complete_transition, from the function tracer); agreement within ±${TOLERANCE_MS} ms. real / simulated. "printed": when the kernel printed "patching complete" (the completing attempt plus the kernel's cost of completing, large under TCG on 6.12: the cond_resched static calls are rewritten).`,
     '',
-    '| kernel | # | scenario | outcome | completion | printed | first signal | holder | removable | agrees |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| kernel | # | scenario | outcome | completion | printed | first signal | holder | removable | precheck | agrees |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     if (r.error || !r.real || !r.sim || !r.agree) {
-      lines.push(`| ${r.kernel} | ${r.scenario.golden} | ${r.scenario.id} | error: ${(r.error ?? 'no result').split('\n')[0]} | | | | | | NO |`);
+      lines.push(`| ${r.kernel} | ${r.scenario.golden} | ${r.scenario.id} | error: ${(r.error ?? 'no result').split('\n')[0]} | | | | | | | NO |`);
       continue;
     }
     const a = r.agree;
     const all = Object.values(a).every(Boolean);
     lines.push(
-      `| ${r.kernel} | ${r.scenario.golden} | ${r.scenario.id} | ${r.real.outcome} / ${r.sim.outcome} | ${sec(r.real.completionMs)} / ${sec(r.sim.completionMs)} | ${sec(r.real.completePrintedMs)} | ${sec(r.real.signalMs)} / ${sec(r.sim.signalMs)} | ${r.real.holder ?? '-'} / ${r.sim.holder ?? '-'} | ${yes(r.realRemovable)} / ${yes(r.sim.removable)} | ${all ? 'yes' : `NO (${Object.entries(a).filter(([, v]) => !v).map(([k]) => k).join(', ')})`} |`,
+      `| ${r.kernel} | ${r.scenario.golden} | ${r.scenario.id} | ${r.real.outcome} / ${r.sim.outcome} | ${sec(r.real.completionMs)} / ${sec(r.sim.completionMs)} | ${sec(r.real.completePrintedMs)} | ${sec(r.real.signalMs)} / ${sec(r.sim.signalMs)} | ${r.real.holder ?? '-'} / ${r.sim.holder ?? '-'} | ${yes(r.realRemovable)} / ${yes(r.sim.removable)} | ${r.precheck ? `${r.precheck.verdict}${r.precheck.agrees ? '' : ' (NO)'}` : '-'} | ${all && (r.precheck?.agrees ?? true) ? 'yes' : `NO (${Object.entries(a).filter(([, v]) => !v).map(([k]) => k).join(', ')})`} |`,
     );
   }
   mkdirSync(results, { recursive: true });
@@ -145,6 +160,12 @@ for (const k of kernels) {
             row.realRemovable = gs.removable;
             row.sim = predict(s, gs.capture, row.real, logs);
             row.agree = agreement(row.real, gs.removable, row.sim);
+            if (!s.action) {
+              const p = precheckOf(s, logs);
+              // A kthread that never left the CPU on 6.1: precheck must point at force and at 6.4's cond_resched() switching.
+              const hint = row.real.outcome !== 'stalled' || k.id !== '6.1' || /needs force, or a 6\.4\+ kernel/.test(p.why ?? '');
+              row.precheck = { ...p, agrees: p.verdict === realVerdict(row.real) && p.holder === row.real.holder && hint };
+            }
           } catch (e) {
             row.error = (e as Error).message;
           }
@@ -159,6 +180,7 @@ for (const k of kernels) {
         const r = byId.get(s.id)!;
         assert.ok(!r.error, r.error);
         const bad = Object.entries(r.agree!).filter(([, v]) => !v).map(([c]) => c);
+        if (r.precheck && !r.precheck.agrees) bad.push(`precheck (${r.precheck.verdict}, ${r.precheck.holder}; real ${realVerdict(r.real!)}, ${r.real!.holder})`);
         assert.deepEqual(bad, [], `${s.id} on ${k.abi}: real ${JSON.stringify(r.real)} removable=${r.realRemovable}; simulated ${JSON.stringify(r.sim)}; logs in ${join(results, k.id)}`);
       });
     }

@@ -125,11 +125,11 @@ test('the pieces: CPU lists, stat lines with spaces and parentheses in comm, fra
   assert.equal(profileForRelease('3.10.0'), undefined);
 });
 
-test('programs are drawn from the samples: shares of time where the task was seen, starting where it was seen last', () => {
+test('programs are drawn from the samples: the sleeps get the time seen, a kthread caught running between sleeps a short burst, starting where it was seen last', () => {
   const at = (state: string, stack: string[]) => ({ pid: 5, tid: 5, comm: 'w', state, ppid: 2, kthread: true, cpu: 0, stack });
   const p = programOf([at('S', ['kthread', 'a']), at('S', ['kthread', 'a']), at('S', ['kthread', 'a']), at('R', ['kthread', 'g', '__cond_resched'])], 100)!;
   assert.deepEqual(p, [
-    { kernel: ['kthread', 'g'], ms: { exp: 100 }, condResched: 1 },
+    { kernel: ['kthread', 'g'], ms: { exp: 1 }, condResched: 1 },
     { sleep: ['kthread', 'a'], ms: { exp: 300 }, state: 'interruptible' },
   ]);
 });

@@ -63,6 +63,13 @@ scenario() { # id lp setup action action_ms window_ms
   while [ $t -lt $window ]; do
     if [ $acted = 0 ] && [ $action != none ] && [ $t -ge $at ]; then
       acted=1
+      # Act mid-way between retries (they land near whole jiffies seconds, ±25 ms by the CPU they run on).
+      n=0
+      while [ $n -lt 60 ]; do
+        j=$(( $(sed -n 's/^timestamp //p' /proc/schedstat) % $HZ ))
+        [ $j -ge $((HZ * 2 / 5)) ] && [ $j -le $((HZ * 3 / 5)) ] && break
+        sleep 0.05; n=$((n + 1))
+      done
       echo "LENS-ACT $action" > /dev/kmsg
       if [ $action = force ]; then echo 1 > $d/force; else echo 0 > $d/enabled; fi
     fi
@@ -92,6 +99,8 @@ export function transitionScript(scenarios: Scenario[]): string[] {
     'exec 3>/dev/ttyS1',
     SCENARIO_SH,
     'taskset -p 1 $$ > /dev/null',
+    "HZ=$(sed -n 's/^CONFIG_HZ=//p' /boot/config-$(uname -r))",
+    'HZ=${HZ:-250}',
     "echo 'file kernel/livepatch/transition.c +p' > /proc/dynamic_debug/control || say 'LENS-T-NOTE no dynamic debug'",
     // Each attempt is a call of klp_try_complete_transition: the function tracer stamps it with the printk clock.
     'T=/sys/kernel/tracing',

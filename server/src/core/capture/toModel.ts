@@ -12,6 +12,8 @@ import type { RawCapture, TaskSample } from './parse';
 
 /** A task seen in the same state at every sample stays there for this long (beyond any modeled run). */
 export const FOREVER_MS = 3_600_000;
+/** Mean length of a kernel burst of a thread seen both running and asleep. */
+export const KERNEL_BURST_MS = 1;
 /** The frame a running task's unseen stack is modeled with. */
 export const UNSEEN_FRAME = '(stack not seen: running)';
 const UNREADABLE_FRAME = '(stack not readable)';
@@ -101,7 +103,10 @@ export function programOf(seen: TaskSample[], intervalMs: number): Segment[] | u
   const lastKey = keyOf(last);
   const at = ordered.findIndex((r) => keyOf(r.step) === lastKey);
   const rotated = [...ordered.slice(at), ...ordered.slice(0, at)];
-  return rotated.map((r) => withMs(r.step, { exp: Math.max(1, Math.round((r.count * intervalMs) / r.runs)) }));
+  // A sample is a point: a thread also seen asleep was caught in a burst of kernel work whose length
+  // the samples cannot tell; bursts are short (KERNEL_BURST_MS), the sleeps get the time seen.
+  const slept = rotated.some((r) => 'sleep' in r.step);
+  return rotated.map((r) => withMs(r.step, { exp: slept && 'kernel' in r.step ? KERNEL_BURST_MS : Math.max(1, Math.round((r.count * intervalMs) / r.runs)) }));
 }
 
 function intervalOf(cap: RawCapture): number {

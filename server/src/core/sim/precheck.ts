@@ -72,7 +72,8 @@ function doingOf(step: Segment | undefined, patched: Set<string>): { doing: stri
   if ('kernel' in step) {
     const fn = [...step.kernel].reverse().find((f) => patched.has(f));
     const at = fn ?? step.kernel[step.kernel.length - 1];
-    return { doing: `running in the kernel in ${at}${step.condResched ? ' (calls cond_resched())' : ''}`, ...(fn ? { fn } : {}) };
+    const where = at.startsWith('(') ? 'running in the kernel where the capture could not look (it was on a CPU)' : `running in the kernel in ${at}${step.condResched ? ' (calls cond_resched())' : ''}`;
+    return { doing: where, ...(fn ? { fn } : {}) };
   }
   if ('sleep' in step) {
     const fn = [...step.sleep].reverse().find((f) => patched.has(f));
