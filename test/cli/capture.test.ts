@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -101,7 +101,11 @@ test('simulate --fleet DIR draws one machine per capture: carriers and completio
 });
 
 test('capture as a normal user says it needs root, and why', { skip: process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).error !== undefined }, () => {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'capture'], { encoding: 'utf8', cwd: '/' });
+  // A copy the unprivileged user can read (a clone under a private temporary folder is not).
+  const dir = mkdtempSync(join(tmpdir(), 'klp-nobody-'));
+  chmodSync(dir, 0o755);
+  copyFileSync(CLI, join(dir, 'cli.js'));
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(dir, 'cli.js'), 'capture'], { encoding: 'utf8', cwd: '/' });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /^klp-lens: must run as root: the kernel stacks in \/proc\/PID\/stack are readable by root only \(running as uid 65534\); run it with sudo\n$/);
 });
