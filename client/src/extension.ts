@@ -30,7 +30,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       { scheme: 'untitled', language: 'diff' },
     ],
     synchronize: { configurationSection: 'livepatchLens' },
-    initializationOptions: { ...settings(), simulateLens: true },
+    initializationOptions: { ...settings(), simulateLens: true, trusted: vscode.workspace.isTrusted },
     outputChannel: output,
   };
   client = new LanguageClient('livepatchLens', 'Livepatch Lens', serverOptions, clientOptions);
@@ -50,6 +50,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
     }),
     vscode.commands.registerCommand('livepatchLens.generateModule', async () => {
+      if (!(await needsTrust('Generating a module writes files and runs kbuild (make)'))) return;
       const editor = vscode.window.activeTextEditor;
       if (!editor || !client) {
         void vscode.window.showInformationMessage('Open a patch first.');
@@ -75,8 +76,19 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.commands.registerCommand('livepatchLens.precheck', (capture?: vscode.Uri) => precheckCommand(capture, output)),
     new HazardStatus(),
+    // The server learns of trust at start: granting it restarts the server with the new state.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void client?.restart()),
   );
   await client.start();
+}
+
+/** True in a trusted workspace; in Restricted Mode says why `what` needs trust and offers to manage it. */
+async function needsTrust(what: string): Promise<boolean> {
+  if (vscode.workspace.isTrusted) return true;
+  const manage = 'Manage Workspace Trust';
+  const pick = await vscode.window.showWarningMessage(`Livepatch Lens: ${what}, so it needs a trusted workspace. In Restricted Mode patches are analysed, fixed and simulated only.`, manage);
+  if (pick === manage) await vscode.commands.executeCommand('workbench.trust.manage');
+  return false;
 }
 
 const CAPTURE_FILTERS = { 'Captures (klp-lens capture)': ['json', 'raw'] };
@@ -86,7 +98,7 @@ const CAPTURE_FILTERS = { 'Captures (klp-lens capture)': ['json', 'raw'] };
  * the explorer's menu on a capture (the active patch, or one asked for, is checked).
  */
 async function precheckCommand(capture: vscode.Uri | undefined, output: vscode.OutputChannel): Promise<void> {
-  if (!client) return;
+  if (!client || !(await needsTrust('Precheck reads a capture of a machine'))) return;
   let doc = vscode.window.activeTextEditor?.document;
   if (!doc || !['kernel-patch', 'diff'].includes(doc.languageId)) {
     const patch = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Precheck this patch', filters: { Patches: ['patch', 'diff', 'mbox', 'eml'] } });

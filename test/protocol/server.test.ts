@@ -512,3 +512,28 @@ test('livepatchLens/precheck answers for the open patch on a capture file with t
     await stop(s);
   }
 });
+
+test('an untrusted workspace (VS Code Restricted Mode) gets analysis and simulation, not module generation or precheck, and is told why', async () => {
+  const { readFileSync: read } = await import('node:fs');
+  const file = join(FIXTURES, 'capture', 'pipe-read.patch');
+  const capture = join(FIXTURES, 'capture', 'debian-6.1-qemu.raw');
+  const u = pathToFileURL(file).toString();
+  const s = start({ debounceMs: 10 });
+  try {
+    await s.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null, initializationOptions: { trusted: false } });
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text: read(file, 'utf8') } });
+    const diags = await s.waitFor((p) => p.uri === u);
+    assert.ok(diags.diagnostics.some((d) => d.code === 'KLP010'), 'the analysis runs');
+    const sim = (await s.conn.sendRequest('livepatchLens/simulate', { uri: u, models: ['hybrid'] })) as { ok: boolean };
+    assert.equal(sim.ok, true, 'simulation runs');
+    const pre = (await s.conn.sendRequest('livepatchLens/precheck', { uri: u, capture })) as { ok: false; message: string };
+    assert.equal(pre.ok, false);
+    assert.match(pre.message, /needs a trusted workspace: precheck reads a capture file/);
+    const gen = (await s.conn.sendRequest('livepatchLens/generateModule', { uri: u, out: '/tmp/should-not-exist' })) as { ok: false; message: string };
+    assert.equal(gen.ok, false);
+    assert.match(gen.message, /needs a trusted workspace: generating a module writes files and runs kbuild/);
+  } finally {
+    await stop(s);
+  }
+});

@@ -730,3 +730,11 @@ function stubIndex(o: { exports?: string[]; keys?: Record<string, 'module' | 'vm
 }
 
 void codes;
+
+test('under KLP_LENS_STRICT=1 (npm test) a crashing rule is not hidden as KLP012: the exception goes up and fails the test', async () => {
+  const a = await analyzePatch(gitStyleDiff('drivers/misc/widget.c', DATA, DATA.replace('widget_limit = 16', 'widget_limit = 32')), {});
+  a.dispose();
+  const boom = { id: 'boom', run: () => { throw new Error('kaboom'); } };
+  assert.throws(() => runRules({ set: a.set, files: a.files, target: { arch: 'x86_64', tool: 'kpatch-build' } }, [boom], true), /kaboom/);
+  assert.equal(process.env.KLP_LENS_STRICT, '1', 'npm test runs the suite in strict mode');
+});

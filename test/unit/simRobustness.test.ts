@@ -44,3 +44,32 @@ test('negative or NaN durations from a hand-built spec count as zero, time never
   const r = simulate(spec, { models: ['hybrid', 'kpatch', 'null'] });
   for (const m of r.models) assert.ok(m.completed, m.name);
 });
+
+test('the fleet pool: one worker\'s error stops the others at once, and the abort listener is removed however the run ends', async () => {
+  const { runFleet, FleetCancelled } = await import('../../server/src/core/sim/fleetPool');
+  const getEventListeners = (await import('node:events')).EventEmitter.getEventListeners;
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  // A worker that fails its first chunk and never answers any other: the pool must not wait for those.
+  const file = join(mkdtempSync(join(tmpdir(), 'klp-pool-')), 'worker.js');
+  writeFileSync(file, "const { parentPort } = require('node:worker_threads');\nparentPort.on('message', (m) => { if (m && m.from === 0) parentPort.postMessage({ from: 0, error: 'machine 0 is broken' }); });\n");
+  const src = { kind: 'model' as const, spec: machine({ kernel: '6.1', cpus: 2, tasks: background() }) };
+  const ac = new AbortController();
+  const t = Date.now();
+  await assert.rejects(runFleet(src, { machines: 400, seed: 1, models: ['hybrid'], threads: 2, workerFile: file, signal: ac.signal }), /fleet machine 0: machine 0 is broken/);
+  assert.ok(Date.now() - t < 10_000, 'the silent worker was terminated, not waited for');
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+  // A cancelled run rejects with FleetCancelled and leaves no listener either.
+  const ac2 = new AbortController();
+  const run = runFleet(src, { machines: 400, seed: 1, models: ['hybrid'], threads: 2, workerFile: file.replace('worker.js', 'silent.js'), signal: ac2.signal });
+  writeFileSync(file.replace('worker.js', 'silent.js'), "require('node:worker_threads').parentPort.on('message', () => {});\n");
+  setTimeout(() => ac2.abort(), 100);
+  await assert.rejects(run, FleetCancelled);
+  assert.equal(getEventListeners(ac2.signal, 'abort').length, 0);
+  // A run that completes removes it too.
+  const ac3 = new AbortController();
+  const ok = await runFleet(src, { machines: 60, seed: 1, models: ['hybrid'], threads: 0, signal: ac3.signal });
+  assert.equal(ok.machines, 60);
+  assert.equal(getEventListeners(ac3.signal, 'abort').length, 0);
+});

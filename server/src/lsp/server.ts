@@ -118,6 +118,9 @@ export type PrecheckResponse = { ok: true; text: string; result: PrecheckResult 
 /** Custom request: the patch model of a document as the CLI's JSON report. */
 export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
 
+/** The answer to a request that needs workspace trust. */
+const UNTRUSTED = (what: string) => `this needs a trusted workspace: ${what}. In Restricted Mode Livepatch Lens analyses, fixes and simulates only (Manage Workspace Trust to allow it)`;
+
 interface DocState {
   timer?: NodeJS.Timeout;
   /** Analysis of `version`, with its trees already released. */
@@ -140,6 +143,8 @@ export function startServer(connection: Connection): void {
   let canPullConfig = false;
   let relatedInformation = false;
   let simulateLens = false;
+  /** VS Code's workspace trust (other clients have none: trusted). Generating, building and capture files need it. */
+  let trusted = true;
   let tree: KernelTree | undefined;
   let treeNote: string | undefined;
   // parsed tree files, reused while the author edits a patch (see core/syntax/cache.ts)
@@ -315,10 +320,12 @@ export function startServer(connection: Connection): void {
     const folders = params.workspaceFolders ?? [];
     workspaceRoots = folders.map((f) => f.uri).filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
     if (workspaceRoots.length === 0 && params.rootUri?.startsWith('file:')) workspaceRoots = [fileURLToPath(params.rootUri)];
-    const init = (params.initializationOptions ?? {}) as Partial<Settings> & { simulateLens?: boolean };
+    const init = (params.initializationOptions ?? {}) as Partial<Settings> & { simulateLens?: boolean; trusted?: boolean };
     // The VS Code client has the "Livepatch: Simulate Patch" command a code lens can run; other clients do not.
     simulateLens = init.simulateLens === true;
+    trusted = init.trusted !== false;
     delete init.simulateLens;
+    delete init.trusted;
     settings = { ...DEFAULTS, ...init };
     chooseTree();
     return {
@@ -566,6 +573,7 @@ export function startServer(connection: Connection): void {
   connection.onRequest(PrecheckRequest, async (p): Promise<PrecheckResponse> => {
     try {
       if (typeof p?.uri !== 'string' || typeof p?.capture !== 'string') return { ok: false, message: 'the precheck request needs "uri" and "capture"' };
+      if (!trusted) return { ok: false, message: UNTRUSTED('precheck reads a capture file the workspace names') };
       const a = await current(p.uri);
       if (!a) return { ok: false, message: 'the patch is not open' };
       const name = p.uri.startsWith('file:') ? fileURLToPath(p.uri) : p.uri;
@@ -580,6 +588,7 @@ export function startServer(connection: Connection): void {
   connection.onRequest(GenerateModuleRequest, async (p): Promise<GenerateModuleResult> => {
     const doc = documents.get(p.uri);
     if (!doc) return { ok: false, message: 'the patch is not open' };
+    if (!trusted) return { ok: false, message: UNTRUSTED('generating a module writes files and runs kbuild (make)') };
     if (!tree?.isKernel) return { ok: false, message: 'generating a module needs the kernel tree the patch applies to (setting livepatchLens.kernelTree)' };
     try {
       const headers = settings.kernelHeaders || undefined;

@@ -113,13 +113,20 @@ export const RULES: readonly Rule[] = [
   kernelConfigRule,
 ];
 
+/**
+ * With KLP_LENS_STRICT=1 (npm test sets it) a rule that throws is not turned into KLP012: the
+ * exception goes up, so a crash on any test input fails that test.
+ */
+const STRICT = process.env.KLP_LENS_STRICT === '1';
+
 /** Run every rule; a rule that throws becomes one KLP012 finding and the others still run. */
-export function runRules(ctx: RuleContext, rules: readonly Rule[] = RULES): Finding[] {
+export function runRules(ctx: RuleContext, rules: readonly Rule[] = RULES, strict = STRICT && rules === RULES): Finding[] {
   const out: Finding[] = [];
   for (const rule of rules) {
     try {
       out.push(...rule.run(ctx));
     } catch (e) {
+      if (strict) throw e;
       const why = e instanceof Error ? e.message : String(e);
       out.push(
         finding('KLP012', `The "${rule.id}" check failed on this patch (${why}); its hazards are not reported. The other checks ran. Please report this with the patch.`, range(0, 0, 0, 0), {

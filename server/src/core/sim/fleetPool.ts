@@ -46,12 +46,17 @@ export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<Fl
     let live = threads;
     let failed = false;
     const workers: Worker[] = [];
-    opts.signal?.addEventListener('abort', () => {
+    const onAbort = () => stop(new FleetCancelled());
+    // One end for every way out: the abort listener goes, and on a failure every worker stops.
+    const stop = (err?: Error) => {
       if (failed) return;
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (!err) return resolve();
       failed = true;
       for (const w of workers) void w.terminate();
-      reject(new FleetCancelled());
-    });
+      reject(err);
+    };
+    opts.signal?.addEventListener('abort', onAbort);
     for (let w = 0; w < threads; w++) {
       const worker = new Worker(file!, { workerData: { src, seed: opts.seed, models: opts.models } });
       workers.push(worker);
@@ -65,23 +70,15 @@ export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<Fl
         worker.postMessage({ from, to: next });
       };
       worker.on('message', (m: { from: number; outcomes?: MachineOutcome[]; error?: string }) => {
-        if (m.error) {
-          failed = true;
-          reject(new Error(`fleet machine ${m.from}: ${m.error}`));
-          worker.postMessage(null);
-          return;
-        }
+        if (m.error) return stop(new Error(`fleet machine ${m.from}: ${m.error}`));
         results[m.from] = m.outcomes!;
         done += m.outcomes!.length;
         opts.onProgress?.(done, n);
         feed();
       });
-      worker.on('error', (e) => {
-        failed = true;
-        reject(e);
-      });
+      worker.on('error', (e) => stop(e));
       worker.on('exit', () => {
-        if (--live === 0 && !failed) resolve();
+        if (--live === 0) stop();
       });
       feed();
     }
@@ -115,12 +112,14 @@ export function simulateInWorker(spec: ModelSpec, opts: { seed?: number; models:
     const done = (f: () => void) => {
       if (settled) return;
       settled = true;
+      opts.signal?.removeEventListener('abort', onAbort);
       f();
     };
-    opts.signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       void worker.terminate();
       done(() => reject(new FleetCancelled()));
-    });
+    };
+    opts.signal?.addEventListener('abort', onAbort);
     worker.on('message', (m: { result?: SimResult; error?: string }) => {
       void worker.terminate();
       done(() => (m.result ? resolve(m.result) : reject(new Error(m.error ?? 'the simulation worker failed'))));
