@@ -69,6 +69,8 @@ if (!production) {
   for (const p of walk(join(root, 'test'), (f) => f.endsWith('.e2e.ts'))) entries[join('e2e', relative(join(root, 'test'), p).replace(/\.ts$/, '').split('/').join('-'))] = p;
   // Real-kernel tests (qemu) go to out/kernel/: `npm run test:kernel` runs them, `npm test` does not.
   for (const p of walk(join(root, 'test'), (f) => f.endsWith('.kernel.ts'))) entries[join('kernel', relative(join(root, 'test', 'kernel'), p).replace(/\.kernel\.ts$/, '').split('/').join('-'))] = p;
+  // The fuzz campaign (npm run fuzz) goes to out/fuzz/.
+  for (const p of walk(join(root, 'test'), (f) => f.endsWith('.fuzz.ts'))) entries[join('fuzz', relative(join(root, 'test'), p).replace(/\.fuzz\.ts$/, '').split('/').pop())] = p;
   const benches = walk(join(root, 'bench'), (p) => p.endsWith('.ts') && !p.includes('/lib/'));
   for (const p of benches) entries[relative(root, p).replace(/\.ts$/, '')] = p;
   // playwright-core stays a runtime require (out/e2e/ resolves it from node_modules).

@@ -194,15 +194,16 @@ class HybridRun extends Run {
     let ai = 0;
     let next = t0;
     this.attempt(next, true);
-    let attempt = 1;
+    // The retry grid: the first from attempt 0's jiffies phase, then a second apart. It advances
+    // whether or not a transition is running (a later action may start one).
+    let first = true;
     while (next < this.horizon) {
-      next = attempt === 1 ? t0 + this.firstRetryDelay() : next + this.timing.retryMs;
+      next = first ? t0 + this.firstRetryDelay() : next + this.timing.retryMs;
+      first = false;
       while (ai < actions.length && actions[ai].atMs < next && actions[ai].atMs <= this.horizon) this.action(actions[ai].do, actions[ai++].atMs);
       if (next > this.horizon) break;
-      if (this.inTransition) {
-        this.attempt(next, false);
-        attempt++;
-      } else if (ai >= actions.length) break;
+      if (this.inTransition) this.attempt(next, false);
+      else if (ai >= actions.length) break;
     }
     if (this.inTransition) {
       this.log(this.horizon, undefined, 'stalled', `transition not complete after ${(this.horizon - t0) / 1000} s`);
