@@ -280,6 +280,24 @@ function parseBytes(v: string): number {
   return +m[1] * (m[2].toLowerCase() === 'k' ? 1024 : m[2].toLowerCase() === 'm' ? 1048576 : 1);
 }
 
+function parseSeed(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`--seed: a whole number from 0 to 4294967295, got "${v}"`);
+  return n;
+}
+
+const count = (flag: string, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: a whole number from 1 to ${max}, got "${v}"`);
+  return n;
+};
+
+/** Bad input found by simulate, capture or precheck becomes a usage error (one line, exit 2). */
+function usage(e: unknown): never {
+  if (e instanceof CaptureUsageError || e instanceof SimulateUsageError) throw new UsageError(e.message);
+  throw e;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
   let result: Promise<number> = Promise.resolve(0);
@@ -375,11 +393,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!(v.trim() !== '' && n >= 0 && n <= 1)) throw new UsageError(`--prevalence: a share from 0 to 1, got "${v}"`);
       return n;
     })
-    .option('--seed <s>', 'random seed (same seed, same output)', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`--seed: a whole number from 0 to 4294967295, got "${v}"`);
-      return n;
-    })
+    .option('--seed <s>', 'random seed (same seed, same output)', parseSeed)
     .option('--kernel <version>', `kernel profile: ${kernelProfiles.join(', ')} (default: the model's)`, (v: string) => {
       if (!(kernelProfiles as string[]).includes(v)) throw new UsageError(`--kernel: one of ${kernelProfiles.join(', ')}, got "${v}"`);
       return v;
@@ -399,21 +413,8 @@ export async function main(argv: string[]): Promise<number> {
         const tree = file.endsWith('.klpmodel.json') ? undefined : chooseTree(opts, (m) => process.stderr.write(m + '\n'));
         return runSimulate(file, opts, tree, opts.maxBytes, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
       };
-      result = run().catch((e) => {
-        if (e instanceof SimulateUsageError) throw new UsageError(e.message);
-        throw e;
-      });
+      result = run().catch(usage);
     });
-
-  const count = (flag: string, max: number) => (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: a whole number from 1 to ${max}, got "${v}"`);
-    return n;
-  };
-  const usage = (e: unknown) => {
-    if (e instanceof CaptureUsageError || e instanceof SimulateUsageError) throw new UsageError(e.message);
-    throw e;
-  };
 
   program
     .command('capture')
@@ -435,11 +436,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--capture <file>', 'a capture (*.klpmodel.json from klp-lens capture, or a raw snapshot) instead of capturing this machine now')
     .option('--samples <n>', 'without --capture: snapshots to take', count('--samples', 1000), 3)
     .option('--interval <ms>', 'without --capture: time between snapshots', count('--interval', 60_000), 200)
-    .option('--seed <s>', 'random seed (same seed, same output)', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`--seed: a whole number from 0 to 4294967295, got "${v}"`);
-      return n;
-    })
+    .option('--seed <s>', 'random seed (same seed, same output)', parseSeed)
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--tree <dir>', 'kernel source tree the patch applies to (default: the current directory if it is one)')
     .option('--no-tree', 'analyse the hunks alone')
