@@ -35,6 +35,9 @@ export function timingOf(m: Machine): Timing {
 }
 
 /** Kernel profile → a comparable number (6.16 → 616). */
+/** How long a run models when the spec does not say (ms from the start). */
+export const DEFAULT_DURATION_MS = 120_000;
+
 export function kernelNumber(k: KernelProfile): number {
   const [a, b] = k.split('.').map(Number);
   return a * 100 + b;
@@ -86,7 +89,7 @@ export abstract class Run implements CursorHost {
   ) {
     this.timing = timingOf(m);
     this.t0 = m.spec.enableAtMs ?? 100;
-    this.horizon = m.spec.durationMs ?? 120_000;
+    this.horizon = m.spec.durationMs ?? DEFAULT_DURATION_MS;
     this.oracle = new Oracle(m);
     this.trace = opts.trace ? [] : undefined;
     this.kernel = kernelNumber(m.spec.kernel);

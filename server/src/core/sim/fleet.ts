@@ -14,6 +14,7 @@
 import { hashSeed, Rng } from './rng';
 import { builtinProfile, type ProfileName } from './profiles';
 import { simulate } from './simulate';
+import { programShape } from './world';
 import type { ModelId, ModelSpec, PatchSpec, TaskSpec, ViolationClass } from './types';
 
 /** How machines are drawn. */
@@ -61,7 +62,8 @@ export function fleetMachine(src: FleetSource, seed: number, i: number): { spec:
   if (src.kind === 'model') return { spec: src.spec, seed: ms, profile: src.spec.name, carrier: true };
   if (src.kind === 'captures') {
     const spec = src.specs[i % src.specs.length];
-    return { spec, seed: ms, profile: `captured (kernel ${spec.kernel})`, carrier: spec.tasks.some((t) => touches(t, new Set(spec.patch.functions))) };
+    const patched = new Set(spec.patch.functions);
+    return { spec, seed: ms, profile: `captured (kernel ${spec.kernel})`, carrier: spec.tasks.some((t) => programShape(t.program, patched).relevant) };
   }
   const rng = new Rng(ms);
   let u = rng.next();
@@ -77,13 +79,6 @@ export function fleetMachine(src: FleetSource, seed: number, i: number): { spec:
   const carrier = rng.next() < (src.prevalence ?? pick.prevalence);
   const spec = builtinProfile(pick.profile, { patch: src.patch, extraTasks: carrier ? src.tasks : [], scale, ...(src.kernel ? { kernel: src.kernel } : {}) });
   return { spec, seed: ms, profile: pick.profile, carrier };
-}
-
-/** A task whose program has a patched function on some chain. */
-function touches(t: TaskSpec, fns: Set<string>): boolean {
-  const walk = (program: TaskSpec['program']): boolean =>
-    program.some((s) => ('kernel' in s && s.kernel.some((f) => fns.has(f))) || ('sleep' in s && s.sleep.some((f) => fns.has(f))) || ('fork' in s && walk(s.fork.program)));
-  return walk(t.program);
 }
 
 /** Simulates machines [from, to) (inline or in a worker). */

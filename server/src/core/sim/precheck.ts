@@ -9,8 +9,9 @@
 import { composeModel } from './compose';
 import { simulate } from './simulate';
 import type { ModelFileSpec } from './modelFile';
-import { kernelNumber } from './engine';
-import type { KernelProfile, Lane, ModelId, ModelResult, ModelSpec, PatchSpec, Segment, TaskSpec } from './types';
+import { DEFAULT_DURATION_MS, kernelNumber } from './engine';
+import type { KernelProfile, Lane, ModelId, ModelResult, ModelSpec, PatchSpec, Segment } from './types';
+import { UNSEEN_FRAME } from '../capture/toModel';
 
 export type PrecheckVerdict = 'ready' | 'after-signals' | 'needs-force' | 'cannot-load';
 
@@ -61,18 +62,13 @@ function blockersOf(m: ModelFileSpec): string[] {
   return out;
 }
 
-/** Where a task's program starts (a captured task starts where it was seen). */
-function firstStep(t: TaskSpec): Segment | undefined {
-  return t.program[0];
-}
-
 function doingOf(step: Segment | undefined, patched: Set<string>): { doing: string; fn?: string } {
   if (!step) return { doing: 'idle' };
   if ('user' in step) return { doing: 'running in user mode' };
   if ('kernel' in step) {
     const fn = [...step.kernel].reverse().find((f) => patched.has(f));
     const at = fn ?? step.kernel[step.kernel.length - 1];
-    const where = at.startsWith('(') ? 'running in the kernel where the capture could not look (it was on a CPU)' : `running in the kernel in ${at}${step.condResched ? ' (calls cond_resched())' : ''}`;
+    const where = at === UNSEEN_FRAME ? 'running in the kernel where the capture could not look (it was on a CPU)' : `running in the kernel in ${at}${step.condResched ? ' (calls cond_resched())' : ''}`;
     return { doing: where, ...(fn ? { fn } : {}) };
   }
   if ('sleep' in step) {
@@ -107,9 +103,8 @@ function moveOf(lane: Lane, switched: Lane['changes'][number] | undefined, signa
   }
 }
 
-function holdersOf(spec: ModelSpec, r: ModelResult, alt: Set<string>): PrecheckHolder[] {
-  const enable = spec.enableAtMs ?? 100;
-  const horizon = (spec.durationMs ?? 120_000) - enable;
+/** `enable`: the run time of the enable; `horizon`: how long after it the run went. */
+function holdersOf(spec: ModelSpec, r: ModelResult, alt: Set<string>, enable: number, horizon: number): PrecheckHolder[] {
   const patched = new Set([...spec.patch.functions, ...(spec.patch.nops ?? [])]);
   const byName = new Map(spec.tasks.map((t) => [t.name, t]));
   const out: PrecheckHolder[] = [];
@@ -119,7 +114,8 @@ function holdersOf(spec: ModelSpec, r: ModelResult, alt: Set<string>): PrecheckH
     const switched = lane.changes.find((c) => c.state === 'new' && c.timeMs >= pending.timeMs);
     if (switched && switched.timeMs <= enable) continue;
     const task = byName.get(lane.task);
-    const { doing, fn } = lane.kind === 'idle' ? { doing: 'the idle task', fn: undefined } : doingOf(task && firstStep(task), patched);
+    // A captured task's program starts where the capture saw it.
+    const { doing, fn } = lane.kind === 'idle' ? { doing: 'the idle task', fn: undefined } : doingOf(task?.program[0], patched);
     const why = `${lane.task} ${doing}: ${moveOf(lane, switched, r.signalsAtMs ?? [], alt.has(lane.task), horizon, enable)}`;
     out.push({ task: lane.task, kind: lane.kind, doing, ...(fn ? { function: fn } : {}), switchedAfterMs: switched ? switched.timeMs - enable : null, ...(switched?.why ? { mechanism: switched.why } : {}), why });
   }
@@ -138,10 +134,12 @@ function movedOn64(spec: ModelSpec, r: ModelResult, seed: number): Set<string> {
 export function precheck(model: ModelFileSpec, patch: PatchSpec, seed = 1): PrecheckResult {
   const spec = composeModel({ ...model, patch: undefined } as unknown as ModelFileSpec, { patch, tasks: [] });
   const id: ModelId = kernelNumber(spec.kernel) >= 412 ? 'hybrid' : 'null';
-  const r = simulate(spec, { seed, models: [id], trace: true }).models[0];
+  const run = simulate(spec, { seed, models: [id], trace: true });
+  const r = run.models[0];
+  const horizonMs = (spec.durationMs ?? DEFAULT_DURATION_MS) - run.enableAtMs;
   const alt = movedOn64(spec, r, seed);
   const blockers = blockersOf(model);
-  const holders = holdersOf(spec, r, alt);
+  const holders = holdersOf(spec, r, alt, run.enableAtMs, horizonMs);
   const verdict: PrecheckVerdict = blockers.length ? 'cannot-load' : !r.completed ? 'needs-force' : r.signalsSent > 0 ? 'after-signals' : 'ready';
   return {
     machine: spec.name,
@@ -155,7 +153,7 @@ export function precheck(model: ModelFileSpec, patch: PatchSpec, seed = 1): Prec
     holdersTruncated: (r.timelineLanes ?? 0) > (r.timeline?.length ?? 0),
     blockers,
     unseen: model.capture?.unseen ?? [],
-    horizonMs: (spec.durationMs ?? 120_000) - (spec.enableAtMs ?? 100),
+    horizonMs,
   };
 }
 

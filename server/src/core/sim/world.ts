@@ -139,7 +139,8 @@ export function buildMachine(spec: ModelSpec, seed: number): Machine {
   return { spec, seed, tasks, idle, patched, tracked, onlineCpus: online, byCpu, nextId: tasks.length, specTasks: tasks.length };
 }
 
-function programShape(program: Segment[], tracked: Set<string>) {
+/** What a program does: whether it calls a function of `tracked`, forks or exits, its mean cycle, its persistent chain prefix. */
+export function programShape(program: Segment[], tracked: Set<string>) {
   let relevant = false;
   let structural = false;
   let cycleMean = 0;

@@ -59,10 +59,6 @@ class HybridRun extends Run {
   private readonly rng: Rng;
   /** The CPU the attempts and actions run on, and the model task that is that context (or -1). */
   private readonly runnerCpu: number;
-  /** klp_start_transition rewrites the cond_resched() static calls (6.4–6.15, x86 PREEMPT_DYNAMIC). */
-  private get condReschedPatching(): boolean {
-    return this.kernel >= 604 && this.kernel < 616 && this.m.spec.arch.name.startsWith('x86_64');
-  }
   private readonly runnerTask: number;
 
   constructor(m: Machine, opts: { trace?: boolean }) {
@@ -257,9 +253,10 @@ class HybridRun extends Run {
       this.global = back ? 0 : 1;
       if (back === 0) this.startUnpatch('reverse', t);
       this.startTransition(t, back);
-      this.runnerDone(t);
-      // klp_synchronize_transition (4.13+) runs a work item on every CPU: each idle CPU passes its idle loop.
-      if (this.kernel >= 415) for (let cpu = 0; cpu < this.m.onlineCpus; cpu++) if (this.idlePending[cpu]) this.idleSwitchAt[cpu] = Math.min(this.idleSwitchAt[cpu], t + 0.05);
+      // The shell that wrote to sysfs returns, so its CPU enters the idle loop; and klp_synchronize_transition
+      // (4.13+) runs a work item on every CPU, so each idle CPU passes its idle loop.
+      if (this.kernel >= 415) for (let cpu = 0; cpu < this.m.onlineCpus; cpu++) this.throughIdleLoop(cpu, t);
+      else this.throughIdleLoop(this.runnerCpu, t);
       return;
     }
     if (what === 'disable' || what === 'reverse') {
@@ -272,11 +269,16 @@ class HybridRun extends Run {
     }
   }
 
-  /** The shell that wrote to sysfs returns: its CPU enters the idle loop, whose idle task switches there. */
-  private runnerDone(t: number): void {
-    const cpu = this.runnerCpu;
+  /** The CPU passes through its idle loop right after t: its idle task, if pending, switches there. */
+  private throughIdleLoop(cpu: number, t: number): void {
     if (this.idlePending[cpu]) this.idleSwitchAt[cpu] = Math.min(this.idleSwitchAt[cpu], t + 0.05);
   }
+
+  /** klp_start_transition rewrites the cond_resched() static calls (6.4–6.15, x86 PREEMPT_DYNAMIC). */
+  private get condReschedPatching(): boolean {
+    return this.kernel >= 604 && this.kernel < 616 && this.m.spec.arch.name.startsWith('x86_64');
+  }
+
 
   private switchIdle(cpu: number, t: number, mechanism: string): void {
     this.idlePs[cpu] = this.target;
@@ -337,7 +339,7 @@ class HybridRun extends Run {
       allDone = false;
       this.stall.set(-1 - cpu, { reason: this.reliable ? 'RUNNING' : 'NO_RELIABLE_STACKTRACE' });
       // 5.16+ kicks the idle CPU (wake_up_if_idle); before, it switches at its next wake-up (drawn at the start).
-      if (this.kernel >= 516) this.idleSwitchAt[cpu] = Math.min(this.idleSwitchAt[cpu], t + 0.05);
+      if (this.kernel >= 516) this.throughIdleLoop(cpu, t);
     }
     if (!first) this.retries++;
     if (!allDone) this.log(t, undefined, 'attempt', `attempt ${this.cnt}: ${this.stall.size} task${this.stall.size === 1 ? '' : 's'} not switched yet`);
