@@ -12,7 +12,7 @@ import { basename, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Fixture, fixturesDir, loadFixtures } from './lib/fixtures';
 import { type Generated, generateFixture, pool } from './lib/generate';
-import { boot, INIT_HEAD, Initramfs, initrdPath, addModule } from './lib/guest';
+import { bootGuest, INIT_HEAD, Initramfs, addModule } from './lib/guest';
 import { captureKallsyms } from './lib/kallsyms';
 import { type KernelEntry, kernelCache, readManifest } from './lib/manifest';
 import { COLUMNS, firstFailure, makeRow, type Row, writeReport } from './lib/report';
@@ -54,13 +54,7 @@ async function runGuest(k: KernelEntry, built: Generated[], logs: string): Promi
   const ir = stageGuest(k, built);
   try {
     const timeout = Math.min(15 * 60_000, 60_000 + built.length * 100_000);
-    const r = await boot(k.vmlinuz, ir.pack(initrdPath(logs, 'guest')), timeout);
-    writeFileSync(join(logs, 'console.log'), r.console);
-    writeFileSync(join(logs, 'serial.log'), r.serial);
-    const report = parseGuest(r.serial.toString('latin1'));
-    if (r.timedOut) report.notes.push(`the guest timed out after ${timeout / 1000} s`);
-    if (!report.done) report.notes.push(`the guest stopped before the end; console tail:\n${r.console.slice(-2000)}`);
-    return report;
+    return await bootGuest(k.vmlinuz, ir, logs, 'guest', '', timeout, parseGuest);
   } finally {
     ir.dispose();
   }

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { boot, INIT_HEAD, Initramfs, initrdPath } from './lib/guest';
+import { bootGuest, INIT_HEAD, Initramfs } from './lib/guest';
 import { type KernelEntry, readManifest } from './lib/manifest';
 import { agreement, type Agreement, parseTransitionGuest, taskKey, type Prediction, predictionOf, SCENARIOS, type Scenario, type Timeline, timelineOf, TOLERANCE_MS, transitionScript } from './lib/transitions';
 
@@ -78,13 +78,7 @@ async function runGuest(k: KernelEntry, logs: string) {
     for (const [name, ko] of mods.lps) ir.add(`lp/${name}.ko`, readFileSync(ko));
     ir.add('init', [...INIT_HEAD, ...transitionScript(SCENARIOS)].join('\n') + '\n', 0o755);
     const timeout = 120_000 + SCENARIOS.reduce((a, s) => a + s.windowMs + 30_000, 0);
-    const r = await boot(k.vmlinuz, ir.pack(initrdPath(logs, 'transitions')), timeout);
-    writeFileSync(join(logs, 'transitions.console.log'), r.console);
-    writeFileSync(join(logs, 'transitions.serial.log'), r.serial);
-    const g = parseTransitionGuest(r.serial.toString('latin1'));
-    if (r.timedOut) g.notes.push(`the guest timed out after ${timeout / 1000} s`);
-    if (!g.done) g.notes.push(`the guest stopped before the end; console tail:\n${r.console.slice(-1500)}`);
-    return g;
+    return await bootGuest(k.vmlinuz, ir, logs, 'transitions', 'transitions.', timeout, parseTransitionGuest);
   } finally {
     ir.dispose();
   }

@@ -104,3 +104,17 @@ export function initrdPath(dir: string, name: string): string {
   mkdirSync(dir, { recursive: true });
   return join(dir, `${basename(name)}.cpio.gz`);
 }
+
+/**
+ * Boots the staged initramfs, keeps the console and ttyS1 as `<prefix>console.log` and
+ * `<prefix>serial.log` in `logs`, parses ttyS1 with `parse`, and notes a timeout or an early stop.
+ */
+export async function bootGuest<R extends { done: boolean; notes: string[] }>(vmlinuz: string, ir: Initramfs, logs: string, name: string, prefix: string, timeoutMs: number, parse: (serial: string) => R): Promise<R> {
+  const r = await boot(vmlinuz, ir.pack(initrdPath(logs, name)), timeoutMs);
+  writeFileSync(join(logs, `${prefix}console.log`), r.console);
+  writeFileSync(join(logs, `${prefix}serial.log`), r.serial);
+  const report = parse(r.serial.toString('latin1'));
+  if (r.timedOut) report.notes.push(`the guest timed out after ${timeoutMs / 1000} s`);
+  if (!report.done) report.notes.push(`the guest stopped before the end; console tail:\n${r.console.slice(-2000)}`);
+  return report;
+}
