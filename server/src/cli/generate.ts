@@ -4,7 +4,7 @@
  * Shared with the language server's "Generate Module" command.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { analyzePatch, targetOf, type AnalyzeOptions } from '../core/analysis';
 import { generateModule, type GeneratedModule, type GenerateProblem } from '../core/generate/module';
@@ -91,11 +91,20 @@ export async function generateInto(req: GenerateRequest): Promise<GenerateOutcom
   for (const f of module.files) {
     const target = resolve(root, f.path);
     const rel = relative(root, target);
-    if (rel.startsWith('..') || isAbsolute(rel) || rel.includes('/')) throw new GenerateError(`refusing to write ${f.path} outside ${req.out}`);
+    if (rel.startsWith('..') || isAbsolute(rel) || rel.includes('/') || rel.includes('\0')) throw new GenerateError(`refusing to write ${f.path} outside ${req.out}`);
+    if (isSymlink(target)) throw new GenerateError(`refusing to write ${f.path}: it is a symbolic link in ${req.out} (writing would follow it out of the folder); remove it or choose another folder`);
     writeFileSync(target, f.text);
     written.push(target);
   }
   return { module, written, applied: fixed?.applied ?? [], symbols: symbols?.describe() };
+}
+
+function isSymlink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** Build the generated folder with kbuild; undefined symbols modpost names become problems. */

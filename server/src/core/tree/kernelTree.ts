@@ -3,7 +3,7 @@
  * files a patch touches. Reads are synchronous (the CLI and the server both
  * read a handful of files per analysis) and confined to the tree's root.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { decodeBytes, type DecodedText } from '../text';
 
@@ -39,6 +39,12 @@ export function parseKernelMakefile(makefile: string): KernelVersion | undefined
   const extra = get('EXTRAVERSION') ?? '';
   const sub = /^\d+$/.test(s) ? +s : 0;
   return { version: +v, patchlevel: +p, sublevel: sub, extra, text: `${v}.${p}.${sub}${extra}` };
+}
+
+/** Whether `p` is strictly below `root`. */
+function inside(root: string, p: string): boolean {
+  const r = relative(root, p);
+  return r !== '' && r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r);
 }
 
 export class KernelTree {
@@ -78,13 +84,25 @@ export class KernelTree {
     return { tree: KernelTree.detect(root) ?? new KernelTree(root, undefined, false) };
   }
 
-  /** Absolute path of a tree-relative path, or undefined if it would leave the tree. */
+  private realRoot: string | undefined;
+
+  /**
+   * Absolute path of a tree-relative path, or undefined if it would leave the
+   * tree: an absolute path, `..`, a NUL byte, or a symlink (of the file or of
+   * a folder on the way) that resolves outside the tree's real root.
+   */
   private abs(rel: string): string | undefined {
-    if (isAbsolute(rel)) return undefined;
+    if (isAbsolute(rel) || rel.includes('\0')) return undefined;
     const p = normalize(join(this.root, rel));
-    const r = relative(this.root, p);
-    if (r.startsWith('..') || isAbsolute(r) || r === '') return undefined;
-    return p;
+    if (!inside(this.root, p)) return undefined;
+    let real: string;
+    try {
+      this.realRoot ??= realpathSync(this.root);
+      real = realpathSync(p);
+    } catch {
+      return undefined;
+    }
+    return inside(this.realRoot, real) ? real : undefined;
   }
 
   exists(rel: string): boolean {
