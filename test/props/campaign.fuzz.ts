@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { initParser } from '../../server/src/core/syntax/parser';
 import { FIXTURES } from '../helpers';
-import { PROPERTIES } from './properties';
+import { ALL_PROPERTIES as PROPERTIES } from './all';
 
 async function main(): Promise<void> {
   await initParser();
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   for (const p of PROPERTIES) {
     const runs = Math.max(100, Math.round((total * p.runs) / weight));
     const t = performance.now();
-    const r = fc.check(fc.property(p.arb, (x) => p.check(x)), { numRuns: runs, seed });
+    const r = await fc.check(fc.asyncProperty(p.arb, async (x) => p.check(x)), { numRuns: runs, seed });
     cases += r.numRuns;
     const s = ((performance.now() - t) / 1000).toFixed(1);
     if (!r.failed) {

@@ -11,7 +11,7 @@
  * from a valid file, and the simulator gets random small machines.
  */
 import fc from 'fast-check';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzePatchSync } from '../../server/src/core/analysis';
 import { parsePatch } from '../../server/src/core/patch/parse';
@@ -20,7 +20,8 @@ import { parseCapture } from '../../server/src/core/capture/parse';
 import { captureToModel } from '../../server/src/core/capture/toModel';
 import { simulate } from '../../server/src/core/sim/simulate';
 import { KERNEL_PROFILES, type ModelSpec, type Segment, type TaskSpec } from '../../server/src/core/sim/types';
-import { FIXTURES } from '../helpers';
+import { FIXTURES, ROOT } from '../helpers';
+import { reversePatch } from './reverse';
 
 export const PATCHES: string[] = readdirSync(join(FIXTURES, 'patches')).sort().map((n) => readFileSync(join(FIXTURES, 'patches', n), 'utf8'));
 const CAPTURE = readFileSync(join(FIXTURES, 'capture', 'debian-6.1-qemu.raw'), 'utf8');
@@ -110,6 +111,73 @@ export function analysisHolds(text: string): void {
   }
 }
 
+/** The kernel fixtures' patches: real fixes written against linux-source-6.1. */
+const KERNEL_FIXTURES = join(ROOT, 'test', 'kernel', 'fixtures');
+export const KERNEL_PATCHES: string[] = readdirSync(KERNEL_FIXTURES).sort().map((n) => join(KERNEL_FIXTURES, n, 'fix.patch')).filter(existsSync).map((p) => readFileSync(p, 'utf8'));
+/** One-patch bases (a series reversed patch by patch is not the series' reverse). */
+const SINGLE = [...PATCHES.filter((t) => (t.match(/^From [0-9a-f]{40} /gm) ?? []).length <= 1), ...KERNEL_PATCHES];
+
+interface SideSummary {
+  path: string;
+  pre: (string | undefined)[];
+  post: (string | undefined)[];
+  entities: string[];
+}
+
+function sides(text: string): SideSummary[] {
+  const a = analyzePatchSync(text, {});
+  try {
+    return a.files.map((f) => ({ path: f.path, pre: f.pre.lines, post: f.post.lines, entities: f.entities.map((e) => `${e.kind} ${e.name} ${e.change}`).sort() }));
+  } finally {
+    a.dispose();
+  }
+}
+
+const FLIP: Record<string, string> = { added: 'removed', removed: 'added', changed: 'changed' };
+
+/**
+ * The image builder and the entity diff, metamorphically: the reverse patch's
+ * pre-image is the forward post-image and back, and what one adds the other
+ * removes (changed stays changed).
+ */
+export function imagesHold(text: string): void {
+  const fwd = sides(text);
+  const rev = sides(reversePatch(text));
+  if (fwd.length !== rev.length) throw new Error(`${fwd.length} files forward, ${rev.length} reversed`);
+  fwd.forEach((f, i) => {
+    const r = rev[i];
+    if (JSON.stringify(f.post) !== JSON.stringify(r.pre)) throw new Error(`${f.path}: the post-image is not the reverse's pre-image`);
+    if (JSON.stringify(f.pre) !== JSON.stringify(r.post)) throw new Error(`${f.path}: the pre-image is not the reverse's post-image`);
+    const flipped = f.entities.map((e) => e.replace(/\S+$/, (c) => FLIP[c])).sort();
+    if (JSON.stringify(flipped) !== JSON.stringify(r.entities)) throw new Error(`${f.path}: entities ${JSON.stringify(flipped)} forward (flipped), ${JSON.stringify(r.entities)} reversed`);
+  });
+}
+
+const SNIPPETS = ['{', '}', '\tint added_field;', 'static int lens_new(void)', '#define LENS_M(x) LENS_M2(LENS_M3(x))', '\tif (x) { if (y) { z(); } }', '/* comment', '*/', '\tstruct { int a; } anon;', '\tfoo();\r', '\u00e9\u0000\ud800', '', 'EXPORT_SYMBOL(lens_read);', '}'.repeat(30), '('.repeat(40)];
+
+/** Rewrite the text of hunk body lines, keeping each line's marker, so the hunk counts still hold. */
+function rewriteBody(text: string, picks: [number, number][]): string {
+  const lines = text.split('\n');
+  const body: number[] = [];
+  let left = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const h = /^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@/.exec(lines[i]);
+    if (h) left = Math.max(Number(h[1] ?? 1), Number(h[2] ?? 1));
+    else if (left > 0 && /^[-+ ]/.test(lines[i])) (body.push(i), left -= lines[i][0] === ' ' ? 1 : 0.5);
+    else left = 0;
+  }
+  for (const [at, k] of picks) {
+    if (!body.length) break;
+    const i = body[at % body.length];
+    const mark = lines[i][0] === ' ' ? '+-'[k % 2] : lines[i][0];
+    // a context line made a change on one side only would break the counts: keep context as context
+    lines[i] = (lines[i][0] === ' ' ? ' ' : mark) + SNIPPETS[k % SNIPPETS.length];
+  }
+  return lines.join('\n');
+}
+
+export const singlePatchText: fc.Arbitrary<string> = fc.tuple(fc.nat({ max: SINGLE.length - 1 }), fc.array(fc.tuple(fc.nat(), fc.nat()), { maxLength: 5 })).map(([i, picks]) => rewriteBody(SINGLE[i], picks));
+
 export const modelText: fc.Arbitrary<string> = fc.oneof({ weight: 4, arbitrary: mutated([MODEL]) }, { weight: 1, arbitrary: fc.json({ maxDepth: 4 }) });
 
 /** The model-file reader never throws; its errors are positioned in the text. */
@@ -178,7 +246,7 @@ export function simulatorHolds(spec: ModelSpec): void {
 export interface Property<T> {
   name: string;
   arb: fc.Arbitrary<T>;
-  check: (x: T) => void;
+  check: (x: T) => void | Promise<void>;
   /** Runs in npm test (the campaign multiplies). */
   runs: number;
   /** How a failing input is kept as a regression fixture, and read back. */
@@ -191,6 +259,7 @@ const asText = { save: (x: string) => x, load: (s: string) => s };
 export const PROPERTIES: Property<unknown>[] = [
   { name: 'parser', arb: patchText, check: parserHolds, runs: 3000, ...asText },
   { name: 'analysis', arb: patchText, check: analysisHolds, runs: 1500, ...asText },
+  { name: 'images', arb: singlePatchText, check: imagesHold, runs: 400, ...asText },
   { name: 'model-file', arb: modelText, check: modelFileHolds, runs: 1500, ...asText },
   { name: 'capture', arb: captureText, check: captureHolds, runs: 800, ...asText },
   { name: 'simulator', arb: machineSpec, check: simulatorHolds, runs: 400, save: (x: ModelSpec) => JSON.stringify(x, null, 2), load: (s: string) => JSON.parse(s) as ModelSpec },

@@ -12,16 +12,20 @@ import { before, test } from 'node:test';
 import fc from 'fast-check';
 import { initParser } from '../../server/src/core/syntax/parser';
 import { FIXTURES } from '../helpers';
-import { PROPERTIES } from '../props/properties';
+import { ALL_PROPERTIES as PROPERTIES } from '../props/all';
 
 before(async () => {
   await initParser();
 });
 
 for (const p of PROPERTIES) {
-  test(`property: ${p.name} (${p.runs} cases, and the kept failures)`, () => {
+  test(`property: ${p.name} (${p.runs} cases, and the kept failures)`, async () => {
     const kept = join(FIXTURES, 'fuzz', p.name);
-    if (existsSync(kept)) for (const f of readdirSync(kept).sort()) assert.doesNotThrow(() => p.check(p.load(readFileSync(join(kept, f), 'utf8'))), `kept input ${p.name}/${f}`);
-    fc.assert(fc.property(p.arb, (x) => p.check(x)), { numRuns: p.runs, seed: 20261203 });
+    if (existsSync(kept)) for (const f of readdirSync(kept).sort()) await assert.doesNotReject(async () => p.check(p.load(readFileSync(join(kept, f), 'utf8'))), `kept input ${p.name}/${f}`);
+    const r = await fc.check(fc.asyncProperty(p.arb, async (x) => p.check(x)), { numRuns: p.runs, seed: 20261203 });
+    if (r.failed) {
+      const why = r.errorInstance instanceof Error ? r.errorInstance.message : String(r.errorInstance);
+      assert.fail(`${p.name} failed after ${r.numRuns} cases: ${why}\ninput (shrunk): ${p.save(r.counterexample?.[0]).slice(0, 4000)}`);
+    }
   });
 }
