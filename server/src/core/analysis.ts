@@ -26,6 +26,8 @@ import type { DecodedText } from './text';
 import { range as mkRange, lineContentRange } from './text';
 import type { SymbolTable } from './symbols/table';
 import { runRules, type BuildTool, type RuleContext, type Target, type TreeFacts } from './rules';
+import { append } from './arrays';
+import { MAX_C_NESTING, maxNesting } from './syntax/nesting';
 
 export interface FileAnalysis extends FileChange {
   entities: EntityChange[];
@@ -156,7 +158,7 @@ function analyzeLoaded(text: string, options: AnalyzeOptions, async: boolean): P
   const files: FileAnalysis[] = [];
   const finish = (): PatchAnalysis => {
     const ctx: RuleContext = { set, files, tree: options.tree, index: options.index, target: targetOf(options), symbols: options.symbols };
-    if (options.rules !== false) findings.push(...runRules(ctx));
+    if (options.rules !== false) append(findings, runRules(ctx));
     sortFindings(findings);
     let disposed = false;
     return {
@@ -277,12 +279,12 @@ function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], options
   const key = cache?.keyOf(fc, set.lines);
   const hit = key !== undefined ? cache!.get(key) : undefined;
   if (hit) {
-    findings.push(...hit.findings);
+    append(findings, hit.findings);
     return { ...fc, entities: hit.entities, facts: hit.facts };
   }
   const own: Finding[] = [];
   const fa = analyzeFileNow(fc, set, own, options);
-  findings.push(...own);
+  append(findings, own);
   if (key !== undefined) cache!.set(key, { entities: fa.entities, facts: fa.facts, findings: own });
   return fa;
 }
@@ -297,6 +299,11 @@ function analyzeFileNow(fc: FileChange, set: PatchSet, findings: Finding[], opti
     return fa;
   }
   if (fc.language !== 'c' && fc.language !== 'header') return fa;
+  const deep = tooDeep(fc, set);
+  if (deep) {
+    findings.push(deep);
+    return fa;
+  }
   const { pre, post } = parseSides(fc, options.parseCache);
   try {
     const emptySide = (img: FileChange['pre']): Side => ({ image: img, src: buildParseSource(img), ents: { entities: [], byKey: new Map(), localsOf: () => [] } });
@@ -314,6 +321,18 @@ function analyzeFileNow(fc: FileChange, set: PatchSet, findings: Finding[], opti
     }
   }
   return fa;
+}
+
+/** KLP011 for a side of a C file nested deeper than MAX_C_NESTING: the file is not analysed. */
+function tooDeep(fc: FileChange, set: PatchSet): Finding | undefined {
+  for (const img of [fc.post, fc.pre]) {
+    const n = maxNesting(img.lines, MAX_C_NESTING);
+    if (n.depth <= MAX_C_NESTING) continue;
+    const doc = img.docLine[n.line] >= 0 ? img.docLine[n.line] : fc.headerLine;
+    const msg = `${fc.path} nests brackets more than ${MAX_C_NESTING.toLocaleString('en-US')} levels deep (line ${n.line + 1} of the file${img === fc.pre ? ' before the patch' : ''}), the limit of the analysis: the file is not analysed. Kernel code stays far below this; check that the file is C source and not generated data.`;
+    return finding('KLP011', msg, lineContentRange(set.lines, doc), { file: fc.path });
+  }
+  return undefined;
 }
 
 /**

@@ -53,7 +53,7 @@ const table: CodeInfo[] = [
   { code: 'KLP008', category: 'input', severity: 'error', title: 'Unsupported patch encoding or format' },
   { code: 'KLP009', category: 'input', severity: 'information', title: 'C code the parser could not read' },
   { code: 'KLP010', category: 'summary', severity: 'information', title: 'What the livepatch would replace' },
-  { code: 'KLP011', category: 'input', severity: 'warning', title: 'Patch too large to analyse' },
+  { code: 'KLP011', category: 'input', severity: 'warning', title: 'Input beyond a limit of the analysis' },
   { code: 'KLP012', category: 'input', severity: 'warning', title: 'A check failed on this patch' },
   { code: 'KLP013', category: 'summary', severity: 'information', title: 'Checks that need the kernel tree were not made' },
   // data-structure

@@ -9,6 +9,7 @@
 import { ARCH_PROFILES, KERNEL_PROFILES, type ArchProfile, type CaptureInfo, type Dist, type KernelProfile, type Segment, type TaskSpec } from '../sim/types';
 import type { ModelFileSpec } from '../sim/modelFile';
 import type { RawCapture, TaskSample } from './parse';
+import { maxOf } from '../arrays';
 
 /** A task seen in the same state at every sample stays there for this long (beyond any modeled run). */
 export const FOREVER_MS = 3_600_000;
@@ -149,7 +150,7 @@ export function captureToModel(cap: RawCapture): CapturedModel {
   const threads = threadsOf(cap);
   const intervalMs = intervalOf(cap);
   const tasks: TaskSpec[] = [];
-  const possible = cap.cpusPossible?.length ? Math.max(...cap.cpusPossible) + 1 : Math.max(1, ...[...threads.values()].map((l) => l[l.length - 1].cpu + 1));
+  const possible = cap.cpusPossible?.length ? maxOf(cap.cpusPossible) + 1 : Math.max(1, maxOf([...threads.values()].map((l) => l[l.length - 1].cpu + 1)));
   const online = cap.cpusOnline ?? Array.from({ length: possible }, (_, i) => i);
   for (const [tid, seen] of [...threads].sort((a, b) => a[0] - b[0])) {
     const program = programOf(seen, intervalMs || 100);

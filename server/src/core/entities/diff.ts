@@ -13,6 +13,7 @@ import { annotationsIn } from '../syntax/source';
 import { normalizeC } from '../syntax/normalize';
 import type { Entity, EntityKind, SideEntities } from './extract';
 import { declaratorName } from './extract';
+import { maxOf, minOf } from '../arrays';
 
 export type ChangeKind = 'added' | 'removed' | 'changed';
 
@@ -456,7 +457,7 @@ export function diffEntities(pre: Side, post: Side, docLines: readonly string[])
     } else {
       // A layout change shows best on the first member that changed.
       const member = members?.filter((m) => m.range).sort((x, y) => x.range!.start.line - y.range!.start.line)[0];
-      const first = changedDoc.length > 0 ? changedDoc[0] : Math.min(...visible);
+      const first = changedDoc.length > 0 ? changedDoc[0] : minOf(visible);
       anchor = member?.range && member.range.start.line >= first ? lineContentRange(docLines, member.range.start.line, 1) : lineContentRange(docLines, first, 1);
     }
     out.push({
@@ -468,7 +469,7 @@ export function diffEntities(pre: Side, post: Side, docLines: readonly string[])
       old: a ? toSide(pre, a) : undefined,
       new: b ? toSide(post, b) : undefined,
       range: anchor,
-      span: { startLine: Math.min(...visible), endLine: Math.max(...visible) },
+      span: { startLine: minOf(visible), endLine: maxOf(visible) },
       members,
       synthetic: (a?.e.synthetic ?? false) || (b?.e.synthetic ?? false),
     });

@@ -19,6 +19,7 @@ import { diffArrays } from 'diff';
 import type { FileChange, SideImage } from '../patch/images';
 import type { FileDiff, Hunk, PatchSet } from '../patch/model';
 import { splitLines } from '../text';
+import { append } from '../arrays';
 
 /** Replace `remove` post-image lines starting at `line` (0-based) by `insert`; remove 0 inserts before `line`. */
 export interface PostEdit {
@@ -117,15 +118,15 @@ function align(pre: SideImage, post: { lines: (string | undefined)[]; orig: numb
     const plus = block.filter((o) => o.kind === '+');
     block.length = 0;
     if (minus.length === 0 || plus.length === 0) {
-      ops.push(...minus, ...plus);
+      append(append(ops, minus), plus);
       return;
     }
     let i = 0;
     let j = 0;
     for (const part of diffArrays(minus.map((o) => o.text), plus.map((o) => o.text))) {
       const n = part.value.length;
-      if (part.removed) ops.push(...minus.slice(i, (i += n)));
-      else if (part.added) ops.push(...plus.slice(j, (j += n)));
+      if (part.removed) append(ops, minus.slice(i, (i += n)));
+      else if (part.added) append(ops, plus.slice(j, (j += n)));
       else
         for (let k = 0; k < n; k++, i++, j++) {
           const m = minus[i];
@@ -240,7 +241,7 @@ export function rewriteFile(set: PatchSet, fc: FileChange, edits: PostEdit[]): R
     const joinable = last && r.from <= last.to + 1 && !ops.slice(last.to + 1, r.from).some((o) => o.kind === 'gap');
     if (last && joinable) {
       last.to = Math.max(last.to, r.to);
-      last.hunks.push(...r.hunks);
+      append(last.hunks, r.hunks);
       last.touched = last.touched || r.touched;
     } else merged.push({ ...r, hunks: [...r.hunks] });
   }

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { ScanSession, type FileRecord, type LinkResult, type ScanJob } from './scan';
 import { Cancelled, checkSignal } from './walk';
 import type { FromWorker, ToWorker } from './worker';
+import { append } from '../arrays';
 
 export interface ScanBackend {
   readonly threads: number;
@@ -68,8 +69,8 @@ export function mergeLinks(parts: LinkResult[]): LinkResult {
       if (l) l.push(p.lists[k]);
       else byName.set(p.names[k], [p.lists[k]]);
     }
-    out.bloomIds.push(...p.bloomIds);
-    out.blooms.push(...p.blooms);
+    append(out.bloomIds, p.bloomIds);
+    append(out.blooms, p.blooms);
   }
   for (const [name, lists] of byName) {
     out.names.push(name);

@@ -14,6 +14,7 @@ import type { Range } from '../text';
 import { lineContentRange } from '../text';
 import type { KernelTree } from '../tree/kernelTree';
 import type { FileDiff, FileStatus, Hunk, InputProblem, PatchSet } from './model';
+import { append } from '../arrays';
 
 export type Confidence = 'tree' | 'hunks';
 
@@ -118,7 +119,7 @@ class FileState {
     const c = new FileState(this.origPath, this.orig.slice(), this.full, this.fromTree);
     c.cur = this.cur.slice();
     c.tail = this.tail;
-    c.added.push(...this.added);
+    append(c.added, this.added);
     for (const [k, v] of this.preCtxDoc) c.preCtxDoc.set(k, v);
     for (const [k, v] of this.preDelDoc) c.preDelDoc.set(k, v);
     for (const [k, v] of this.refDoc) c.refDoc.set(k, v);
@@ -354,7 +355,7 @@ export function buildImages(set: PatchSet, tree?: KernelTree): ImagesResult {
       if (!(s.fromTree && s.failed)) return s;
       const t = second[i];
       t.applications.length = 0;
-      t.applications.push(...s.applications);
+      append(t.applications, s.applications);
       return t;
     });
   }

@@ -36,6 +36,7 @@ import { moduleRule } from './module';
 import { callbackRule } from './callback';
 import { kpatchMacroRule } from './kpatchMacro';
 import { kernelConfigRule } from './kernelConfig';
+import { append } from '../arrays';
 
 /** What the rules may ask of an indexed kernel tree (implemented by core/index TreeIndex). */
 export type ObjectKind = 'vmlinux' | 'module' | 'not-built' | 'unknown';
@@ -124,7 +125,7 @@ export function runRules(ctx: RuleContext, rules: readonly Rule[] = RULES, stric
   const out: Finding[] = [];
   for (const rule of rules) {
     try {
-      out.push(...rule.run(ctx));
+      append(out, rule.run(ctx));
     } catch (e) {
       if (strict) throw e;
       const why = e instanceof Error ? e.message : String(e);

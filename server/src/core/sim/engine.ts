@@ -5,7 +5,7 @@
  * contexts switch, and fills in its metrics.
  */
 import { Oracle, round } from './oracle';
-import { Cursor, ModelError, spawnChild, type CursorHost, type Frame, type Machine, type Task, type Version } from './world';
+import { Cursor, MAX_CHILDREN, MAX_TASKS, ModelError, spawnChild, type CursorHost, type Frame, type Machine, type Task, type Version } from './world';
 import { DEFAULT_TIMING, type HeldBy, type Lane, type LaneState, type KernelProfile, type ModelId, type ModelResult, type Segment, type StallReason, type Timing, type TraceEvent } from './types';
 
 export interface RunOptions {
@@ -123,7 +123,7 @@ export abstract class Run implements CursorHost {
   onFork(c: Cursor, program: Segment[], name: string | undefined, t: number): void {
     const child = spawnChild(this.m, c.task, program, name, t, c.forks);
     if (!child) {
-      if (!this.forkRefused) this.notes.push(`${c.task.name} forks ${this.after(t)}, but the machine is at its task limit (or the child's program takes no time): later forks are not modeled`);
+      if (!this.forkRefused) this.notes.push(`${c.task.name} forks ${this.after(t)}, but the machine is at its task limit (${MAX_CHILDREN.toLocaleString('en-US')} forked children, ${MAX_TASKS.toLocaleString('en-US')} tasks in all) or the child's program takes no time: later forks are not modeled`);
       this.forkRefused = true;
       return;
     }

@@ -9,6 +9,7 @@ import { runMachines, summarize, type FleetResult, type FleetSource, type Machin
 import { locateAsset } from '../syntax/parser';
 import { simulate } from './simulate';
 import type { ModelId, ModelSpec, SimResult } from './types';
+import { append } from '../arrays';
 
 export interface FleetOptions {
   machines: number;
@@ -84,7 +85,7 @@ export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<Fl
     }
   });
   const outcomes: MachineOutcome[] = [];
-  for (const k of Object.keys(results).map(Number).sort((a, b) => a - b)) outcomes.push(...results[k]);
+  for (const k of Object.keys(results).map(Number).sort((a, b) => a - b)) append(outcomes, results[k]);
   return summarize(outcomes, opts.models, opts.seed);
 }
 

@@ -43,6 +43,8 @@ export const hybrid: ConsistencyModel = {
 
 class HybridRun extends Run {
   private target: Version = 1;
+  /** Start of the stretch of user time a pending user task is in (by task id). */
+  private userSince = new Map<number, number>();
   /** The version everyone reaches outside a transition. */
   private global: Version = 0;
   private inTransition = false;
@@ -111,12 +113,15 @@ class HybridRun extends Run {
       if (!this.pending[c.task.id]) return; // switched on the way; the settle pass follows it further if needed
       if (c.mode === 'user' && c.task.kind === 'user') {
         // Running user code: the next timer interrupt returns to user mode through the same exit path.
-        const at = Math.max(c.start, this.transitionStart) + TICK_MS;
+        // Back-to-back user steps are one stretch of user time (a program of short user steps never enters the kernel).
+        const since = this.userSince.get(c.task.id) ?? c.start;
+        this.userSince.set(c.task.id, since);
+        const at = Math.max(since, this.transitionStart) + TICK_MS;
         if (at < c.end && at <= t) {
           this.switchTask(c, this.target, at, 'EXIT_TO_USER');
           return;
         }
-      }
+      } else this.userSince.delete(c.task.id);
       if (this.hookSince <= t) this.hook(c, Math.min(c.end, t));
       if (c.end > t || c.mode === 'exited') return;
       c.advance();
