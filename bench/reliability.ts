@@ -33,7 +33,7 @@ function main(): void {
       const r = runBadInput(c, CLI, dir, HOOK);
       const ok = !r.timedOut && c.exit.includes(r.code ?? -1) && c.expect.every((re) => re.test(r.out));
       const mem = r.peakMiB !== undefined ? `${r.peakMiB.toFixed(0)} MiB` : '?';
-      const cmd = c.make(dir).map((a) => a.replace(dir + '/', '').replace(/^\/.*\/test\/fixtures\/tree$/, 'FIXTURE_TREE')).join(' ');
+      const cmd = r.args.map((a) => a.replace(dir + '/', '').replace(/^\/.*\/test\/fixtures\/tree$/, 'FIXTURE_TREE')).join(' ');
       console.log(`  ${c.id.padEnd(18)} ${(r.ms / 1000).toFixed(2).padStart(6)} s ${mem.padStart(8)}  ${ok ? 'as documented' : 'NOT AS DOCUMENTED'}`);
       rows.push(`| ${c.input} | \`klp-lens ${cmd}\` | ${outcome(c, r).replace(/\|/g, '\\|')} | ${(r.ms / 1000).toFixed(2)} s | ${mem} |`);
     } finally {

@@ -11,6 +11,8 @@ export interface BadInputRun {
   /** Peak resident memory, when run with the hook. */
   peakMiB?: number;
   timedOut: boolean;
+  /** The CLI arguments the case made. */
+  args: string[];
 }
 
 export function runBadInput(c: BadInput, cli: string, dir: string, hook?: string): BadInputRun {
@@ -31,5 +33,5 @@ export function runBadInput(c: BadInput, cli: string, dir: string, hook?: string
     peakMiB = (JSON.parse(m[1]) as { maxRssKiB: number }).maxRssKiB / 1024;
     err = err.slice(0, m.index);
   }
-  return { code: r.status, out: `${r.stdout ?? ''}${err}`, ms, peakMiB, timedOut: r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' };
+  return { code: r.status, out: `${r.stdout ?? ''}${err}`, ms, peakMiB, timedOut: r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT', args };
 }

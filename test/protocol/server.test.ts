@@ -48,8 +48,8 @@ interface Session {
 // the tree index cache of every server here goes to a directory of this run
 const CACHE_HOME = mkdtempSync(join(tmpdir(), 'klp-lens-server-cache-'));
 
-function start(config?: Record<string, unknown>): Session {
-  const child = spawn(process.execPath, [join(ROOT, 'out', 'cli.js'), 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: CACHE_HOME } });
+function start(config?: Record<string, unknown>, env: Record<string, string> = {}): Session {
+  const child = spawn(process.execPath, [join(ROOT, 'out', 'cli.js'), 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: CACHE_HOME, ...env } });
   const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
@@ -533,6 +533,85 @@ test('an untrusted workspace (VS Code Restricted Mode) gets analysis and simulat
     const gen = (await s.conn.sendRequest('livepatchLens/generateModule', { uri: u, out: '/tmp/should-not-exist' })) as { ok: false; message: string };
     assert.equal(gen.ok, false);
     assert.match(gen.message, /needs a trusted workspace: generating a module writes files and runs kbuild/);
+  } finally {
+    await stop(s);
+  }
+});
+
+async function openAll(s: Session, docs: [string, string][]): Promise<void> {
+  await s.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+  await s.conn.sendNotification(InitializedNotification.type, {});
+  for (const [u, text] of docs) await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri: u, languageId: 'kernel-patch', version: 1, text } });
+}
+
+test('a failure while analysing one patch stays with it: it says so, the other patches keep their diagnostics and updates', async () => {
+  const text = readFileSync(patchPath, 'utf8');
+  const good = 'file:///work/good.patch';
+  const bad = 'file:///work/bad.patch';
+  const s = start({ debounceMs: 10 }, { KLP_LENS_TEST_FAULT: 'LENS-FAULT-MARKER' });
+  try {
+    await openAll(s, [[bad, `${text}\nLENS-FAULT-MARKER\n`], [good, text]]);
+    const b = await s.waitFor((p) => p.uri === bad);
+    assert.deepEqual(b.diagnostics.map((d) => d.code), ['KLP012']);
+    assert.match(b.diagnostics[0].message, /analysis of this patch failed \(injected fault \(LENS-FAULT-MARKER\)\).*other open patches are not affected/);
+    const g = await s.waitFor((p) => p.uri === good);
+    assert.ok(g.diagnostics.some((d) => d.code === 'KLP101'), JSON.stringify(g.diagnostics.map((d) => d.code)));
+    // the server goes on: an edit of the good patch is analysed again, hover answers
+    const edited = text.replace('nr_errors', 'nr_failures');
+    await s.conn.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri: good, version: 2 }, contentChanges: [{ text: edited }] });
+    const g2 = await s.waitFor((p) => p.uri === good && p.version === 2);
+    assert.ok(g2.diagnostics.some((d) => /nr_failures/.test(d.message)));
+    assert.equal(s.child.exitCode, null, 'the server is still running');
+  } finally {
+    await stop(s);
+  }
+});
+
+test('a patch past its time or memory budget gets a finding that says so; the server keeps serving the others', async () => {
+  const one = readFileSync(join(FIXTURES, 'patches', 'plain-u.diff'), 'utf8');
+  // 40 files: the budget is checked between files
+  const many = Array.from({ length: 40 }, (_, i) => one.replace(/lens_demo\.c/g, `lens_demo_${i}.c`)).join('');
+  const small = readFileSync(patchPath, 'utf8');
+  for (const [config, re] of [
+    [{ debounceMs: 10, analysisTimeoutMs: 1 }, /took more than 1 ms \(setting livepatchLens\.analysisTimeoutMs\) and was stopped/],
+    [{ debounceMs: 10, analysisMemoryMiB: 0.0001 }, /grew the server's heap by \d+ MiB, past 0\.0001 MiB \(setting livepatchLens\.analysisMemoryMiB\)/],
+  ] as const) {
+    const s = start(config);
+    try {
+      await openAll(s, [['file:///work/many.patch', many], ['file:///work/small.patch', small]]);
+      const big = await s.waitFor((p) => p.uri === 'file:///work/many.patch');
+      assert.deepEqual(big.diagnostics.map((d) => d.code), ['KLP011']);
+      assert.match(big.diagnostics[0].message, re);
+      // the other patch gets its own answer (with budgets this small, maybe the same finding), and the server goes on serving
+      const other = await s.waitFor((p) => p.uri === 'file:///work/small.patch');
+      assert.ok(other.diagnostics.length > 0);
+      const sim = (await s.conn.sendRequest('livepatchLens/simulate', { uri: 'file:///work/small.patch', models: ['hybrid'], seed: 1 })) as { ok: boolean; message?: string };
+      if (!sim.ok) assert.match(sim.message ?? '', /analys/i, 'a request on a stopped patch is answered with why');
+      assert.equal(s.child.exitCode, null);
+    } finally {
+      await stop(s);
+    }
+  }
+});
+
+test('cancellation is honoured: a cancelled fleet simulation answers "cancelled" and the server goes on', async () => {
+  const file = join(FIXTURES, 'patches', 'sim-sleeping-func.patch');
+  const u = pathToFileURL(file).toString();
+  const s = start({ debounceMs: 10 });
+  try {
+    await openAll(s, [[u, readFileSync(file, 'utf8')]]);
+    await s.waitFor((p) => p.uri === u);
+    const { CancellationTokenSource } = await import('vscode-languageserver-protocol/node');
+    const cts = new CancellationTokenSource();
+    const t0 = performance.now();
+    const pending = s.conn.sendRequest('livepatchLens/simulate', { uri: u, models: ['hybrid'], fleet: 5000, threads: 1 }, cts.token) as Promise<{ ok: boolean; message?: string }>;
+    setTimeout(() => cts.cancel(), 300);
+    const r = await pending.catch((e: Error) => ({ ok: false, message: e.message }));
+    assert.equal(r.ok, false);
+    assert.match(r.message ?? '', /cancel/i);
+    assert.ok(performance.now() - t0 < 30_000);
+    const after = (await s.conn.sendRequest('livepatchLens/simulate', { uri: u, models: ['hybrid'], seed: 1 })) as { ok: boolean };
+    assert.equal(after.ok, true);
   } finally {
     await stop(s);
   }

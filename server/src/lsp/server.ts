@@ -36,7 +36,8 @@ import { analyzePatch, CancelledError, DEFAULT_MAX_LENGTH, targetOf, type PatchA
 import { applyFix, FIXABLE_CODES, FIXES, fixesFor, FixError, type FixContext } from '../core/fixes';
 import { lineReplacements } from '../core/fixes/patchEdit';
 import type { BuildTool } from '../core/rules';
-import type { Range } from '../core/text';
+import { range, type Range } from '../core/text';
+import { finding } from '../core/findings';
 import { KernelTree } from '../core/tree/kernelTree';
 import { ParseCache } from '../core/syntax/cache';
 import { FileResultCache } from '../core/resultCache';
@@ -63,6 +64,10 @@ export interface Settings {
   arch: string;
   debounceMs: number;
   maxPatchBytes: number;
+  /** A document's analysis past this long stops with a KLP011 finding (checked between files). */
+  analysisTimeoutMs: number;
+  /** A document's analysis that grows the heap by more than this stops with a KLP011 finding (checked between files). */
+  analysisMemoryMiB: number;
   /** The livepatch build tool fixes write for; empty: from the kernel version. */
   buildTool: '' | BuildTool;
   /** The target kernel's headers folder (Module.symvers, .config) for generated modules. */
@@ -71,7 +76,7 @@ export interface Settings {
   kernelSymbols: string;
 }
 
-const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH, buildTool: '', kernelHeaders: '', kernelSymbols: '' };
+const DEFAULTS: Settings = { kernelTree: '', kernelConfig: '', kernelVersion: '', arch: '', debounceMs: 250, maxPatchBytes: DEFAULT_MAX_LENGTH, analysisTimeoutMs: 10_000, analysisMemoryMiB: 2048, buildTool: '', kernelHeaders: '', kernelSymbols: '' };
 
 /** What a code action carries until it is resolved (the finding it answers, in that document version). */
 interface FixActionData {
@@ -127,6 +132,31 @@ interface DocState {
   analysis?: PatchAnalysis;
   version?: number;
   running?: { version: number; cancelled: boolean; promise: Promise<PatchAnalysis | undefined> };
+}
+
+/** A document analysis's time and heap budget; `exceeded()` says which was passed, and how. */
+function analysisBudget(settings: Settings): { exceeded: () => string | undefined } {
+  const t0 = performance.now();
+  const heap0 = process.memoryUsage().heapUsed;
+  return {
+    exceeded: () => {
+      const ms = performance.now() - t0;
+      if (ms > settings.analysisTimeoutMs) return `The analysis of this patch took more than ${settings.analysisTimeoutMs} ms (setting livepatchLens.analysisTimeoutMs) and was stopped; the other open patches are not affected. Split the series, or raise the setting.`;
+      const grown = (process.memoryUsage().heapUsed - heap0) / 1048576;
+      if (grown > settings.analysisMemoryMiB) return `The analysis of this patch grew the server's heap by ${grown.toFixed(0)} MiB, past ${settings.analysisMemoryMiB} MiB (setting livepatchLens.analysisMemoryMiB), and was stopped; the other open patches are not affected. Split the series, or raise the setting.`;
+      return undefined;
+    },
+  };
+}
+
+/**
+ * Test-only fault injection: with KLP_LENS_TEST_FAULT set, a document that
+ * contains its value makes the analysis throw (the protocol test checks that
+ * the failure stays with that document).
+ */
+function injectedFault(text: string): void {
+  const marker = process.env.KLP_LENS_TEST_FAULT;
+  if (marker && text.includes(marker)) throw new Error(`injected fault (${marker})`);
 }
 
 export function runServer(): void {
@@ -261,8 +291,11 @@ export function startServer(connection: Connection): void {
     const run = { version: doc.version, cancelled: false, promise: Promise.resolve<PatchAnalysis | undefined>(undefined) };
     s.running = run;
     run.promise = (async () => {
+      const budget = analysisBudget(settings);
       try {
-        const a = await analyzePatch(doc.getText(), {
+        const text = doc.getText();
+        injectedFault(text);
+        const a = await analyzePatch(text, {
           tree,
           kernelVersion: settings.kernelVersion || undefined,
           parseCache,
@@ -270,7 +303,7 @@ export function startServer(connection: Connection): void {
           index,
           arch: settings.arch || undefined,
           maxLength: settings.maxPatchBytes,
-          isCancelled: () => run.cancelled,
+          isCancelled: () => run.cancelled || budget.exceeded() !== undefined,
           yieldBetweenFiles: () => new Promise((r) => setImmediate(r)),
         });
         // Keep plain data only; the syntax trees are released at once.
@@ -282,7 +315,12 @@ export function startServer(connection: Connection): void {
         void connection.sendDiagnostics({ uri, version: run.version, diagnostics });
         return a;
       } catch (e) {
-        if (!(e instanceof CancelledError)) connection.console.error(`analysis of ${uri} failed: ${(e as Error)?.stack ?? String(e)}`);
+        if (run.cancelled) return undefined;
+        // One document's failure or budget stays with it: it says so, the others are served as before.
+        const over = e instanceof CancelledError ? budget.exceeded() : undefined;
+        if (!over) connection.console.error(`analysis of ${uri} failed: ${(e as Error)?.stack ?? String(e)}`);
+        const f = over ? finding('KLP011', over, range(0, 0, 0, 0)) : finding('KLP012', `The analysis of this patch failed (${(e as Error)?.message ?? String(e)}); its diagnostics are missing, the other open patches are not affected. Please report it with the patch (the server log has the stack).`, range(0, 0, 0, 0));
+        void connection.sendDiagnostics({ uri, version: run.version, diagnostics: [toDiagnostic(f, uri, convert())] });
         return undefined;
       } finally {
         if (s.running === run) s.running = undefined;
@@ -290,6 +328,9 @@ export function startServer(connection: Connection): void {
     })();
     return run.promise;
   };
+
+  /** Why a request on `uri` has no analysis to work on. */
+  const noAnalysis = (uri: string) => (documents.get(uri) ? 'the patch has no analysis: it failed or passed its budget (its diagnostic says which)' : 'the patch is not open');
 
   const schedule = (uri: string, delay: number) => {
     const s = state(uri);
@@ -552,7 +593,7 @@ export function startServer(connection: Connection): void {
       if (!uri) return { ok: false, message: 'the simulation request names no document ("uri")' };
       const req = validateSimRequest(p);
       const a = await current(uri);
-      if (!a) return { ok: false, message: 'the patch is not open' };
+      if (!a) return { ok: false, message: noAnalysis(uri) };
       const workload = workloadOf(a, uri.startsWith('file:') ? fileURLToPath(uri) : uri);
       if (token.isCancellationRequested) return { ok: false, message: 'cancelled' };
       const abort = new AbortController();
@@ -575,7 +616,7 @@ export function startServer(connection: Connection): void {
       if (typeof p?.uri !== 'string' || typeof p?.capture !== 'string') return { ok: false, message: 'the precheck request needs "uri" and "capture"' };
       if (!trusted) return { ok: false, message: UNTRUSTED('precheck reads a capture file the workspace names') };
       const a = await current(p.uri);
-      if (!a) return { ok: false, message: 'the patch is not open' };
+      if (!a) return { ok: false, message: noAnalysis(p.uri) };
       const name = p.uri.startsWith('file:') ? fileURLToPath(p.uri) : p.uri;
       const result = precheck(loadCapture(p.capture), workloadOf(a, name).patch);
       return { ok: true, text: precheckText(result, basename(name)), result };
