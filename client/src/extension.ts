@@ -4,7 +4,8 @@
  * status bar item. No analysis happens here.
  */
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { CloseAction, ErrorAction, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { RestartPolicy } from './restarts';
 import { SimulationPanel } from './simulationPanel';
 import { HazardStatus } from './status';
 
@@ -22,6 +23,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     debug: { module, transport: TransportKind.stdio, args: ['serve'], options: { execArgv: ['--nolazy', '--inspect=6009'] } },
   };
   const output = vscode.window.createOutputChannel('Livepatch Lens');
+  const restarts = new RestartPolicy();
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
       { scheme: 'file', language: 'kernel-patch' },
@@ -32,12 +34,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     synchronize: { configurationSection: 'livepatchLens' },
     initializationOptions: { ...settings(), simulateLens: true, trusted: vscode.workspace.isTrusted },
     outputChannel: output,
+    errorHandler: {
+      error: () => ({ action: ErrorAction.Continue }),
+      closed: () => {
+        const d = restarts.onClosed();
+        if (d.restart) void vscode.window.showWarningMessage(d.message);
+        else
+          void vscode.window.showErrorMessage(d.message, 'Restart Server').then((pick) => {
+            if (pick) void vscode.commands.executeCommand('livepatchLens.restartServer');
+          });
+        return { action: d.restart ? CloseAction.Restart : CloseAction.DoNotRestart, handled: true };
+      },
+    },
   };
   client = new LanguageClient('livepatchLens', 'Livepatch Lens', serverOptions, clientOptions);
 
   context.subscriptions.push(
     vscode.commands.registerCommand('livepatchLens.restartServer', async () => {
-      await client?.restart();
+      restarts.reset();
+      if (client?.isRunning()) await client.restart();
+      else await client?.start();
     }),
     vscode.commands.registerCommand('livepatchLens.showPatchModel', async () => {
       const editor = vscode.window.activeTextEditor;
