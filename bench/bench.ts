@@ -31,7 +31,7 @@ import { buildImages } from '../server/src/core/patch/images';
 import { buildParseSource } from '../server/src/core/syntax/source';
 import { KernelTree } from '../server/src/core/tree/kernelTree';
 import { benchTree, makePatch } from './lib/gen';
-import { serverLatency } from './lib/server';
+import { serverChurn, serverLatency } from './lib/server';
 
 const ROOT = join(__dirname, '..', '..');
 const CACHE = join(ROOT, '.bench-cache');
@@ -199,6 +199,22 @@ async function main() {
       );
   }
   results.push({ serverLatency1000: latency, inProcessMs: inProcess });
+
+  // Resident memory while 500 patches are opened, edited and closed (target: under 10% growth).
+  {
+    const { readdirSync } = await import('node:fs');
+    const dir = join(ROOT, 'test', 'fixtures', 'patches');
+    const patches = readdirSync(dir).sort().map((n) => readFileSync(join(dir, n), 'utf8'));
+    const c = await serverChurn(cli, patches, 550, 50);
+    // the same with the old space capped at 48 MiB: a leak would run out of heap; flat here means the growth above is V8 sizing its heap, not retained data
+    const capped = await serverChurn(cli, patches, 550, 50, ['--max-old-space-size=48']);
+    console.log(
+      `\nlanguage server, 500 patches opened, edited and closed one after another after 50 to warm up (the fixture patches, each text new):\n` +
+        `  resident memory ${c.rssWarmMiB.toFixed(1)} MiB after the warm-up, ${c.rssEndMiB.toFixed(1)} MiB after 500 more: growth ${c.growthPct.toFixed(1)}% → ${c.growthPct < 10 ? 'ok < 10%' : 'MISSED 10%'} (${c.msPerCycle.toFixed(1)} ms per cycle)\n` +
+        `  with the heap capped at 48 MiB (node --max-old-space-size=48): ${capped.rssWarmMiB.toFixed(1)} → ${capped.rssEndMiB.toFixed(1)} MiB, growth ${capped.growthPct.toFixed(1)}%`,
+    );
+    results.push({ serverChurn: c, serverChurnCapped: capped });
+  }
 
   // The index on its own (bench/index.ts in a fresh process: peak RSS is the build's alone)
   if (bt.real) {

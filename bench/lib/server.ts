@@ -17,6 +17,7 @@ import {
   InitializedNotification,
   DidOpenTextDocumentNotification,
   DidChangeTextDocumentNotification,
+  DidCloseTextDocumentNotification,
   PublishDiagnosticsNotification,
   ConfigurationRequest,
   ShutdownRequest,
@@ -132,6 +133,69 @@ export async function serverLatency(cli: string, patch: string, opts: { tree?: s
         resolve();
       });
     });
+    conn.dispose();
+    rmSync(cacheHome, { recursive: true, force: true });
+  }
+}
+
+export interface ServerChurn {
+  cycles: number;
+  /** Resident memory after the warm-up cycles and after the last one (both after a short settle). */
+  rssWarmMiB: number;
+  rssEndMiB: number;
+  growthPct: number;
+  msPerCycle: number;
+}
+
+/**
+ * Open, edit and close `cycles` patches, one after the other, each under its
+ * own URI and with its own text (the kind of day a reviewer has): resident
+ * memory after `warm` cycles against after the last. A server that kept
+ * per-document state, caches without bounds or listeners past close grows.
+ */
+export async function serverChurn(cli: string, patches: string[], cycles = 500, warm = 50, nodeArgs: string[] = []): Promise<ServerChurn> {
+  const cacheHome = mkdtempSync(join(tmpdir(), 'klp-lens-bench-cache-'));
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
+  const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const rss = () => +(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+  conn.onRequest(ConfigurationRequest.type, (p) => p.items.map(() => ({ debounceMs: 0 })));
+  let waiting: { uri: string; version: number; resolve: () => void } | undefined;
+  conn.onNotification(PublishDiagnosticsNotification.type, (p) => {
+    if (waiting && p.uri === waiting.uri && p.version === waiting.version) waiting.resolve();
+  });
+  const published = (uri: string, version: number) => new Promise<void>((resolve) => (waiting = { uri, version, resolve }));
+  const settle = () => new Promise((r) => setTimeout(r, 500));
+  conn.listen();
+  try {
+    await conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+    await conn.sendNotification(InitializedNotification.type, {});
+    let rssWarmMiB = NaN;
+    const t0 = performance.now();
+    let tWarm = t0;
+    for (let k = 0; k < cycles; k++) {
+      const uri = pathToFileURL(join(tmpdir(), `klp-lens-churn-${k}.patch`)).toString();
+      const text = patches[k % patches.length].replace(/^(\+.*\S)$/m, `$1 /* cycle ${k} */`);
+      let wait = published(uri, 1);
+      await conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'kernel-patch', version: 1, text } });
+      await wait;
+      wait = published(uri, 2);
+      await conn.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: 2 }, contentChanges: [{ text: `${text}\n` }] });
+      await wait;
+      await conn.sendNotification(DidCloseTextDocumentNotification.type, { textDocument: { uri } });
+      if (k + 1 === warm) {
+        await settle();
+        rssWarmMiB = rss();
+        tWarm = performance.now();
+      }
+    }
+    const msPerCycle = (performance.now() - tWarm) / (cycles - warm);
+    await settle();
+    const rssEndMiB = rss();
+    return { cycles, rssWarmMiB, rssEndMiB, growthPct: ((rssEndMiB - rssWarmMiB) / rssWarmMiB) * 100, msPerCycle };
+  } finally {
+    await conn.sendRequest(ShutdownRequest.type).catch(() => undefined);
+    await conn.sendNotification(ExitNotification.type).catch(() => undefined);
+    await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.on('exit', () => resolve()), setTimeout(() => (child.kill(), resolve()), 5000))));
     conn.dispose();
     rmSync(cacheHome, { recursive: true, force: true });
   }
