@@ -244,6 +244,14 @@ async function main() {
     results.push({ capture: r.stdout });
   }
 
+  // The bad inputs of docs/reliability.md: outcome, time and peak memory of each (bench/reliability.ts).
+  {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, [join(ROOT, 'out', 'bench', 'reliability.js')], { encoding: 'utf8', timeout: 1_800_000 });
+    console.log('\n' + (r.stdout.trim() || `bad-input benchmark failed: ${r.stderr.trim().split('\n').pop() ?? ''}`));
+    results.push({ reliability: r.stdout });
+  }
+
   const outFile = join(ROOT, 'out', 'bench', 'results.json');
   if (existsSync(join(ROOT, 'out', 'bench'))) writeFileSync(outFile, JSON.stringify(results, null, 2));
 }

@@ -18,7 +18,7 @@ const HOOK = join(ROOT, 'out', 'bench', 'rusage-hook.js');
 function outcome(c: BadInput, r: BadInputRun): string {
   if (r.timedOut) return `no answer within ${c.timeoutMs / 1000} s`;
   const lines = r.out.split('\n').map((l) => l.trim()).filter(Boolean);
-  const pick = lines.find((l) => c.expect.some((re) => re.test(l)) && /KLP0\d\d|error|klp-lens:/.test(l)) ?? lines.find((l) => c.expect.some((re) => re.test(l))) ?? lines[0] ?? '';
+  const pick = lines.find((l) => c.expect[0].test(l) && /KLP0\d\d|error|klp-lens:/.test(l)) ?? lines.find((l) => c.expect[0].test(l)) ?? lines[0] ?? '';
   const short = pick.replace(/^\S*\/(klp-bad-[^/]+\/)?/, '').replace(/\/tmp\/klp-bad-[^/ ]+\//g, '');
   return `exit ${r.code}: ${short.length > 190 ? `${short.slice(0, 187)}…` : short}`;
 }
