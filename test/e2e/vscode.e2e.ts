@@ -42,15 +42,24 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startCodeServer(theme: string): Promise<{ cs: ChildProcess; url: string; log: () => string }> {
+async function startCodeServer(theme: string, restricted = false): Promise<{ cs: ChildProcess; url: string; log: () => string }> {
   const data = mkdtempSync(join(tmpdir(), 'klp-e2e-data-'));
   mkdirSync(join(data, 'User'), { recursive: true });
   writeFileSync(
     join(data, 'User', 'settings.json'),
-    JSON.stringify({ 'workbench.colorTheme': theme, 'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false, 'livepatchLens.debounceMs': 50, 'editor.minimap.enabled': false }),
+    JSON.stringify({
+      'workbench.colorTheme': theme,
+      'workbench.startupEditor': 'none',
+      // Restricted Mode: trust on, the folder untrusted, no start-up prompt (the user chose "No, I don't trust")
+      'security.workspace.trust.enabled': restricted,
+      ...(restricted ? { 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.untrustedFiles': 'open' } : {}),
+      'livepatchLens.debounceMs': 50,
+      'editor.minimap.enabled': false,
+    }),
   );
   const port = await freePort();
-  const cs = spawn(CS, ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--user-data-dir', data, '--extensions-dir', extensions, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', workspace], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const trustArgs = restricted ? [] : ['--disable-workspace-trust'];
+  const cs = spawn(CS, ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--user-data-dir', data, '--extensions-dir', extensions, '--disable-telemetry', '--disable-update-check', ...trustArgs, workspace], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   cs.stdout!.on('data', (d) => (log += d));
   cs.stderr!.on('data', (d) => (log += d));
@@ -220,3 +229,29 @@ for (const [theme, name] of [
     }
   });
 }
+
+test('VS Code in Restricted Mode: diagnostics appear, and Generate Module asks for trust instead of writing', { skip, timeout: 240_000 }, async () => {
+  const { cs, url, log } = await startCodeServer('Default Dark Modern', true);
+  let page: Page | undefined;
+  try {
+    page = await openWorkbench(url);
+    // the workbench says it is in Restricted Mode
+    await page.locator('.statusbar-item', { hasText: 'Restricted Mode' }).first().waitFor({ timeout: 30_000 });
+    await openFile(page, 'kthread-unpark.patch');
+    await page.keyboard.press('Control+Shift+M');
+    await page.locator('.markers-panel .monaco-list-row', { hasText: 'struct kthread adds field offline_unparks' }).first().waitFor({ timeout: 60_000 });
+    const problems = (await page.locator('.markers-panel .monaco-list-row').allTextContents()).join('\n');
+    assert.match(problems, /KLP101/);
+    await command(page, 'Livepatch: Generate Module');
+    const toast = page.locator('.notification-toast', { hasText: 'needs a trusted workspace' });
+    await toast.first().waitFor({ timeout: 20_000 });
+    assert.match(await toast.first().innerText(), /Generating a module writes files and runs kbuild \(make\), so it needs a trusted workspace/);
+    assert.ok(await toast.locator('a.monaco-button, .monaco-button', { hasText: 'Manage Workspace Trust' }).count() > 0, 'the message offers Manage Workspace Trust');
+    await page.screenshot({ path: join(ARTIFACTS, 'restricted-mode.png') });
+  } catch (e) {
+    await page?.screenshot({ path: join(ARTIFACTS, 'failure-restricted.png') }).catch(() => undefined);
+    throw new Error(`${(e as Error).message}\n--- code-server log ---\n${log().slice(-3000)}`);
+  } finally {
+    cs.kill();
+  }
+});
