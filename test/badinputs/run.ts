@@ -1,5 +1,7 @@
 /** Run one bad input through the real CLI (optionally with the resource hook) and collect the answer. */
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { BadInput } from './cases';
 
 export interface BadInputRun {
@@ -15,15 +17,29 @@ export interface BadInputRun {
   args: string[];
 }
 
-export function runBadInput(c: BadInput, cli: string, dir: string, hook?: string): BadInputRun {
+/**
+ * The CLI bundle (its .js and .wasm files) copied into `dir`, for a run as another user: the
+ * checkout may sit in a folder only root can enter (a fresh clone in mktemp -d does).
+ */
+function portableCli(cli: string, hook: string | undefined, dir: string): { cli: string; hook?: string } {
+  const bin = join(dir, 'klp-lens-bin');
+  mkdirSync(bin, { mode: 0o755 });
+  for (const f of readdirSync(dirname(cli))) if (/\.(js|wasm)$/.test(f)) copyFileSync(join(dirname(cli), f), join(bin, f));
+  if (hook) copyFileSync(hook, join(bin, 'rusage-hook.js'));
+  return { cli: join(bin, 'cli.js'), hook: hook ? join(bin, 'rusage-hook.js') : undefined };
+}
+
+export function runBadInput(c: BadInput, cliPath: string, dir: string, hookPath?: string): BadInputRun {
   const args = c.make(dir);
+  const asOther = c.uid !== undefined && process.getuid?.() === 0;
+  const { cli, hook } = asOther ? portableCli(cliPath, hookPath, dir) : { cli: cliPath, hook: hookPath };
   const t0 = performance.now();
   const r = spawnSync(process.execPath, [...(hook ? ['--require', hook] : []), cli, ...args], {
     encoding: 'utf8',
     timeout: c.timeoutMs,
     maxBuffer: 1 << 30,
     env: { ...process.env, NO_COLOR: '1' },
-    ...(c.uid !== undefined && process.getuid?.() === 0 ? { uid: c.uid, gid: c.uid } : {}),
+    ...(asOther ? { uid: c.uid, gid: c.uid } : {}),
   });
   const ms = performance.now() - t0;
   let err = r.stderr ?? '';
