@@ -237,3 +237,25 @@ test('path stripping: git prefixes, plain diffs, tree-relative paths', () => {
   assert.deepEqual(stripPaths('fs/aio.c', 'fs/aio.c'), ['fs/aio.c', 'fs/aio.c']);
   assert.deepEqual(stripPaths('aio.c', 'aio.c'), ['aio.c', 'aio.c']);
 });
+
+test('RFC 2047 mail headers decode in their charset: iso-8859-2, UTF-8 (B and Q, split words), Latin-1, and a broken word left as written', () => {
+  const header = (from: string, subject: string) => fixture('body-struct-key.patch').replace('From: Jane Developer <jane@example.org>', `From: ${from}`).replace('Subject: [PATCH] lens: reject negative offsets in lens_read()', `Subject: ${subject}`);
+  const cases: [string, string, string, string][] = [
+    ['=?iso-8859-2?Q?Pawe=B3_=A3ukasz?= <pawel@example.pl>', '=?iso-8859-2?Q?[PATCH]_lens:_popraw_b=B3=B1d?=', 'Paweł Łukasz <pawel@example.pl>', '[PATCH] lens: popraw błąd'],
+    ['=?UTF-8?B?SsOpcsO0bWU=?= Dev <j@example.org>', '=?UTF-8?Q?[PATCH_v2_1/3]_lens:_fix_?=\n =?UTF-8?Q?caf=C3=A9?=', 'Jérôme Dev <j@example.org>', '[PATCH v2 1/3] lens: fix café'],
+    ['=?ISO-8859-1?Q?Fran=E7ois?= <f@example.fr>', '[PATCH] plain', 'François <f@example.fr>', '[PATCH] plain'],
+    ['=?x-unknown?Q?abc?= <x@example.org>', '[PATCH] =?utf-8?B?@@@?= tail', '', ''],
+  ];
+  for (const [from, subject, wantFrom, wantSubject] of cases) {
+    const p = parsePatch(header(from, subject)).patches[0];
+    if (!wantFrom) {
+      // never a throw, never an empty header: something readable stays
+      assert.ok((p.header?.from ?? '').includes('x@example.org'));
+      assert.ok((p.header?.subject ?? '').includes('tail'));
+      continue;
+    }
+    assert.equal(p.header?.from, wantFrom);
+    assert.equal(p.header?.subject, wantSubject);
+  }
+  assert.equal(parsePatch(header(cases[1][0], cases[1][1])).patches[0].header?.series?.version, 2);
+});

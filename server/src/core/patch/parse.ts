@@ -9,6 +9,7 @@
  */
 import { splitLines, range, lineContentRange } from '../text';
 import type { FileDiff, FileStatus, Hunk, HunkLine, InputProblem, MailHeader, Patch, PatchFormat, PatchSet } from './model';
+import libmime from 'libmime';
 
 const MBOX_FROM = /^From \S+ +(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d+ \d\d:\d\d:\d\d \d{4}/;
 const GIT_COMMIT = /^commit [0-9a-f]{7,64}(\s|$)/;
@@ -103,18 +104,17 @@ function parseSubjectPrefix(subject: string): MailHeader['series'] {
   return series;
 }
 
-/** RFC 2047 encoded words in a header (=?charset?Q|B?...?=), enough for subjects and names. */
+/**
+ * RFC 2047 encoded words in a header (=?charset?Q|B?...?=), in any charset:
+ * libmime (with iconv-lite) decodes them; a word it cannot read stays as written.
+ */
 function decodeEncodedWords(s: string): string {
-  return s.replace(/=\?([^?]+)\?([QqBb])\?([^?]*)\?=(\s+(?==\?))?/g, (_all, charset: string, enc: string, data: string) => {
-    const cs = charset.toLowerCase().startsWith('utf') ? 'utf8' : 'latin1';
-    try {
-      if (enc.toUpperCase() === 'B') return Buffer.from(data, 'base64').toString(cs);
-      const bytes = data.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-      return Buffer.from(bytes, 'latin1').toString(cs);
-    } catch {
-      return data;
-    }
-  });
+  if (!s.includes('=?')) return s;
+  try {
+    return libmime.decodeWords(s);
+  } catch {
+    return s;
+  }
 }
 
 function parseSegment(rd: Reader, start: number, end: number, index: number, separator: Segment['separator']): Patch {
