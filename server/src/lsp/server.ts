@@ -134,19 +134,23 @@ interface DocState {
   running?: { version: number; cancelled: boolean; promise: Promise<PatchAnalysis | undefined> };
 }
 
-/** A document analysis's time and heap budget; `exceeded()` says which was passed, and how. */
+/**
+ * A document analysis's time and heap budget. `exceeded()` says which was
+ * passed, and how; the first answer sticks (the heap may shrink after the stop,
+ * and the stop must still be reported as the budget's).
+ */
 function analysisBudget(settings: Settings): { exceeded: () => string | undefined } {
   const t0 = performance.now();
   const heap0 = process.memoryUsage().heapUsed;
-  return {
-    exceeded: () => {
-      const ms = performance.now() - t0;
-      if (ms > settings.analysisTimeoutMs) return `The analysis of this patch took more than ${settings.analysisTimeoutMs} ms (setting livepatchLens.analysisTimeoutMs) and was stopped; the other open patches are not affected. Split the series, or raise the setting.`;
-      const grown = (process.memoryUsage().heapUsed - heap0) / 1048576;
-      if (grown > settings.analysisMemoryMiB) return `The analysis of this patch grew the server's heap by ${grown.toFixed(0)} MiB, past ${settings.analysisMemoryMiB} MiB (setting livepatchLens.analysisMemoryMiB), and was stopped; the other open patches are not affected. Split the series, or raise the setting.`;
-      return undefined;
-    },
+  let over: string | undefined;
+  const check = (): string | undefined => {
+    const ms = performance.now() - t0;
+    if (ms > settings.analysisTimeoutMs) return `The analysis of this patch took more than ${settings.analysisTimeoutMs} ms (setting livepatchLens.analysisTimeoutMs) and was stopped; the other open patches are not affected. Split the series, or raise the setting.`;
+    const grown = (process.memoryUsage().heapUsed - heap0) / 1048576;
+    if (grown > settings.analysisMemoryMiB) return `The analysis of this patch grew the server's heap by ${grown.toFixed(0)} MiB, past ${settings.analysisMemoryMiB} MiB (setting livepatchLens.analysisMemoryMiB), and was stopped; the other open patches are not affected. Split the series, or raise the setting.`;
+    return undefined;
   };
+  return { exceeded: () => (over ??= check()) };
 }
 
 /**
