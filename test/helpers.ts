@@ -2,7 +2,9 @@
  * Shared helpers for the tests. Test bundles live in out/test/<suite>/, so
  * paths are resolved from the repository root found by walking up.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { analyzePatch, type AnalyzeOptions, type PatchAnalysis } from '../server/src/core/analysis';
 import { KernelTree } from '../server/src/core/tree/kernelTree';
@@ -281,4 +283,20 @@ export function hazardZoo(): { root: string; patch: string } {
     parts.push(gitStyleDiff(path, before, after));
   }
   return { root, patch: parts.join('') };
+}
+
+/**
+ * `git apply --check` of a patch in a tree's folder: '' when it applies, else
+ * git's complaint. Never in an enclosing repository (the fixture tree sits in
+ * this one, where git would take the paths as relative to the repository).
+ */
+export function gitApplyCheck(patch: string, root: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-apply-'));
+  try {
+    writeFileSync(join(dir, 'p.patch'), patch);
+    const r = spawnSync('git', ['apply', '--check', join(dir, 'p.patch')], { cwd: root, encoding: 'utf8', env: { ...process.env, GIT_CEILING_DIRECTORIES: dirname(root) } });
+    return r.status === 0 ? '' : r.stderr || `git apply exited ${r.status}`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -42,20 +42,51 @@ export interface ServerLatency {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
 
+/** A `klp-lens serve --stdio` process for a bench: its connection, its resident memory, and a clean stop. */
+interface BenchServer {
+  conn: ReturnType<typeof createProtocolConnection>;
+  rss: () => number;
+  stop: () => Promise<void>;
+}
+
+function startBenchServer(cli: string, nodeArgs: string[], config: Record<string, unknown>): BenchServer {
+  const cacheHome = mkdtempSync(join(tmpdir(), 'klp-lens-bench-cache-'));
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
+  const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  conn.onRequest(ConfigurationRequest.type, (p) => p.items.map(() => config));
+  const rss = () => {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    return m ? +m[1] / 1024 : NaN;
+  };
+  const stop = async () => {
+    await conn.sendRequest(ShutdownRequest.type).catch(() => undefined);
+    await conn.sendNotification(ExitNotification.type).catch(() => undefined);
+    // let the server exit by itself (it writes a --cpu-prof profile then), kill it after 5 s
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      const t = setTimeout(() => {
+        child.kill();
+        resolve();
+      }, 5000);
+      child.on('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    conn.dispose();
+    rmSync(cacheHome, { recursive: true, force: true });
+  };
+  return { conn, rss, stop };
+}
+
 /**
  * Each edit rewrites one `+` line of the patch (a numbered comment at its
  * end), on lines spread through the document, so every round trip
  * re-analyses a patch text the server has not seen before.
  */
 export async function serverLatency(cli: string, patch: string, opts: { tree?: string; edits: number; nodeArgs?: string[] }): Promise<ServerLatency> {
-  const cacheHome = mkdtempSync(join(tmpdir(), 'klp-lens-bench-cache-'));
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), cli, 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
-  const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
-  const rss = () => {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-    return m ? +m[1] / 1024 : NaN;
-  };
-  conn.onRequest(ConfigurationRequest.type, (p) => p.items.map(() => ({ kernelTree: opts.tree ?? '', debounceMs: 0 })));
+  const server = startBenchServer(cli, opts.nodeArgs ?? [], { kernelTree: opts.tree ?? '', debounceMs: 0 });
+  const { conn, rss } = server;
   let indexLog: { at: number; ms: number; files: number } | undefined;
   let indexSeen: () => void = () => undefined;
   conn.onNotification('window/logMessage', (p: { message: string }) => {
@@ -119,22 +150,7 @@ export async function serverLatency(cli: string, patch: string, opts: { tree?: s
     const rssEndMiB = rss();
     return { firstMs, editMs, medianMs: median(editMs), p90Ms: quantile(editMs, 0.9), diagnostics: first.diagnostics.length, index, rssIdleMiB, rssEndMiB };
   } finally {
-    await conn.sendRequest(ShutdownRequest.type).catch(() => undefined);
-    await conn.sendNotification(ExitNotification.type).catch(() => undefined);
-    // let the server exit by itself (it writes a --cpu-prof profile then), kill it after 5 s
-    await new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      const t = setTimeout(() => {
-        child.kill();
-        resolve();
-      }, 5000);
-      child.on('exit', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-    conn.dispose();
-    rmSync(cacheHome, { recursive: true, force: true });
+    await server.stop();
   }
 }
 
@@ -154,11 +170,8 @@ export interface ServerChurn {
  * per-document state, caches without bounds or listeners past close grows.
  */
 export async function serverChurn(cli: string, patches: string[], cycles = 500, warm = 50, nodeArgs: string[] = []): Promise<ServerChurn> {
-  const cacheHome = mkdtempSync(join(tmpdir(), 'klp-lens-bench-cache-'));
-  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--stdio'], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
-  const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
-  const rss = () => +(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
-  conn.onRequest(ConfigurationRequest.type, (p) => p.items.map(() => ({ debounceMs: 0 })));
+  const server = startBenchServer(cli, nodeArgs, { debounceMs: 0 });
+  const { conn, rss } = server;
   let waiting: { uri: string; version: number; resolve: () => void } | undefined;
   conn.onNotification(PublishDiagnosticsNotification.type, (p) => {
     if (waiting && p.uri === waiting.uri && p.version === waiting.version) waiting.resolve();
@@ -170,8 +183,7 @@ export async function serverChurn(cli: string, patches: string[], cycles = 500, 
     await conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
     await conn.sendNotification(InitializedNotification.type, {});
     let rssWarmMiB = NaN;
-    const t0 = performance.now();
-    let tWarm = t0;
+    let tWarm = performance.now();
     for (let k = 0; k < cycles; k++) {
       const uri = pathToFileURL(join(tmpdir(), `klp-lens-churn-${k}.patch`)).toString();
       const text = patches[k % patches.length].replace(/^(\+.*\S)$/m, `$1 /* cycle ${k} */`);
@@ -193,10 +205,6 @@ export async function serverChurn(cli: string, patches: string[], cycles = 500, 
     const rssEndMiB = rss();
     return { cycles, rssWarmMiB, rssEndMiB, growthPct: ((rssEndMiB - rssWarmMiB) / rssWarmMiB) * 100, msPerCycle };
   } finally {
-    await conn.sendRequest(ShutdownRequest.type).catch(() => undefined);
-    await conn.sendNotification(ExitNotification.type).catch(() => undefined);
-    await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.on('exit', () => resolve()), setTimeout(() => (child.kill(), resolve()), 5000))));
-    conn.dispose();
-    rmSync(cacheHome, { recursive: true, force: true });
+    await server.stop();
   }
 }

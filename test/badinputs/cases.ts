@@ -9,7 +9,7 @@
 import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { FIXTURES, TREE_DIR } from '../helpers';
+import { fixture, FIXTURES, TREE_DIR } from '../helpers';
 
 export interface BadInput {
   /** Short id (file names, test names). */
@@ -28,7 +28,6 @@ export interface BadInput {
   timeoutMs: number;
 }
 
-const fixture = (name: string) => readFileSync(join(FIXTURES, 'patches', name), 'utf8');
 const BASE = 'body-struct-key.patch';
 const SLEEPER = readFileSync(join(FIXTURES, 'capture', 'pipe-read.patch'), 'utf8');
 const CAPTURE = readFileSync(join(FIXTURES, 'capture', 'debian-6.1-qemu.raw'), 'utf8');

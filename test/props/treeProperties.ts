@@ -11,16 +11,15 @@
  *   tree files are unchanged).
  */
 import fc from 'fast-check';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { analyzePatch, targetOf, type AnalyzeOptions, type PatchAnalysis } from '../../server/src/core/analysis';
 import { applyFix, fixesFor, FixError } from '../../server/src/core/fixes';
 import type { Finding } from '../../server/src/core/findings';
 import { KernelTree } from '../../server/src/core/tree/kernelTree';
 import { generateInto, GenerateError } from '../../server/src/cli/generate';
-import { linuxSourceTree, TREE_DIR } from '../helpers';
+import { gitApplyCheck, linuxSourceTree, TREE_DIR } from '../helpers';
 import { KERNEL_PATCHES, PATCHES, type Property } from './properties';
 
 interface Base {
@@ -44,21 +43,9 @@ export function treeBases(): Base[] {
   return bases;
 }
 
-/** `git apply --check` in the tree's folder, never in an enclosing repository (the fixture tree sits in this one). */
-function gitApplies(text: string, root: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'klp-prop-'));
-  try {
-    writeFileSync(join(dir, 'p.patch'), text);
-    const r = spawnSync('git', ['apply', '--check', join(dir, 'p.patch')], { cwd: root, encoding: 'utf8', env: { ...process.env, GIT_CEILING_DIRECTORIES: dirname(root) } });
-    return r.status === 0 ? '' : r.stderr || `git apply exited ${r.status}`;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 const applying = new Map<Base, boolean>();
 /** Whether git applies the base patch itself (the fixture with a binary file and a rename does not apply to the fixture tree). */
-const baseApplies = (b: Base) => applying.get(b) ?? (applying.set(b, gitApplies(b.text, b.tree.root) === ''), applying.get(b)!);
+const baseApplies = (b: Base) => applying.get(b) ?? (applying.set(b, gitApplyCheck(b.text, b.tree.root) === ''), applying.get(b)!);
 
 const INPUT = new Set(['KLP001', 'KLP002', 'KLP007']);
 const inputProblems = (a: PatchAnalysis) => a.findings.filter((f) => INPUT.has(f.code)).length;
@@ -96,7 +83,7 @@ async function fixStep(text: string, b: Base, opts: AnalyzeOptions, c: FixCase, 
     }
     const where = `${b.name}: ${o.fix.id} on ${f.code} "${f.message.slice(0, 80)}"`;
     if (process.env.PROP_DEBUG) console.error(where);
-    const err = baseApplies(b) ? gitApplies(next, b.tree.root) : '';
+    const err = baseApplies(b) ? gitApplyCheck(next, b.tree.root) : '';
     if (err) throw new Error(`${where}: the fixed patch does not apply: ${err}`);
     const after = await analyzePatch(next, opts);
     try {

@@ -15,7 +15,7 @@ import { analyzePatch, targetOf, type AnalyzeOptions } from '../../server/src/co
 import { applyFix, fixesFor, FixError, type FixResult } from '../../server/src/core/fixes';
 import type { Finding } from '../../server/src/core/findings';
 import { KernelTree } from '../../server/src/core/tree/kernelTree';
-import { gitStyleDiff, linuxSourceTree, ROOT } from '../helpers';
+import { gitApplyCheck, gitStyleDiff, linuxSourceTree, ROOT } from '../helpers';
 
 const LINUX = linuxSourceTree();
 const skip = LINUX ? false : 'linux-source-6.1 is not unpacked in /usr/src (KLP_LENS_LINUX_SOURCE): .ci/run installs it';
@@ -32,13 +32,6 @@ function realPatch(path: string, edits: [string, string][]): string {
   return gitStyleDiff(path, before, after);
 }
 
-function applies(patch: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-fix-'));
-  writeFileSync(join(dir, 'fix.patch'), patch);
-  const r = spawnSync('git', ['apply', '--check', join(dir, 'fix.patch')], { cwd: LINUX, encoding: 'utf8' });
-  return r.status === 0 ? '' : r.stderr || `git apply exited ${r.status}`;
-}
-
 /** Analyse, fix the first finding of `code` with fix `id`, check the result applies; the new patch's findings. */
 async function fixOnce(patch: string, code: string, id: string, opts: AnalyzeOptions = {}): Promise<{ result: FixResult; before: Finding; after: Finding[]; text: string }> {
   const a = await analyzePatch(patch, { tree: tree(), keepSyntax: true, ...opts });
@@ -48,7 +41,7 @@ async function fixOnce(patch: string, code: string, id: string, opts: AnalyzeOpt
     const ctx = { text: patch, analysis: a, tree: tree(), target: targetOf({ ...opts, tree: tree() }) };
     const offer = fixesFor(ctx, before).find((o) => o.fix.id === id)!;
     const result = applyFix(ctx, offer.fix, before);
-    const err = applies(result.text);
+    const err = gitApplyCheck(result.text, LINUX!);
     assert.equal(err, '', `the fixed patch does not apply:\n${err}\n${result.text}`);
     const b = await analyzePatch(result.text, { tree: tree(), ...opts });
     b.dispose();

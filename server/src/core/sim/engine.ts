@@ -34,10 +34,10 @@ export function timingOf(m: Machine): Timing {
   return timing;
 }
 
-/** Kernel profile → a comparable number (6.16 → 616). */
 /** How long a run models when the spec does not say (ms from the start). */
 export const DEFAULT_DURATION_MS = 120_000;
 
+/** Kernel profile → a comparable number (6.16 → 616). */
 export function kernelNumber(k: KernelProfile): number {
   const [a, b] = k.split('.').map(Number);
   return a * 100 + b;

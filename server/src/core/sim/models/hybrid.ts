@@ -284,7 +284,6 @@ class HybridRun extends Run {
     return this.kernel >= 604 && this.kernel < 616 && this.m.spec.arch.name.startsWith('x86_64');
   }
 
-
   private switchIdle(cpu: number, t: number, mechanism: string): void {
     this.idlePs[cpu] = this.target;
     this.idlePending[cpu] = false;
