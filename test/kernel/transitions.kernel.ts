@@ -13,7 +13,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bootGuest, INIT_HEAD, Initramfs } from './lib/guest';
 import { type KernelEntry, readManifest } from './lib/manifest';
-import { agreement, type Agreement, parseTransitionGuest, taskKey, type Prediction, predictionOf, SCENARIOS, type Scenario, type Timeline, timelineOf, TOLERANCE_MS, transitionScript } from './lib/transitions';
+import type { RunOutcome } from '../../server/src/core/sim/outcomes';
+import { agreementOverRuns, type Agreement, parseTransitionGuest, taskKey, type Prediction, predictionOfRun, SCENARIOS, type Scenario, type Timeline, timelineOf, TOLERANCE_MS, transitionScript } from './lib/transitions';
 
 const root = resolve(__dirname, '..', '..');
 const cli = join(root, 'out', 'cli.js');
@@ -21,6 +22,8 @@ const src = join(root, 'test', 'kernel', 'transitions');
 const results = join(root, 'test-results', 'kernel');
 const kernels = readManifest();
 const HZ_FALLBACK = 250;
+/** Seeds simulated per scenario: a transition on one machine can come out more than one way. */
+const RUNS = 100;
 
 interface Row {
   kernel: string;
@@ -28,8 +31,10 @@ interface Row {
   real?: Timeline;
   realRemovable?: boolean;
   sim?: Prediction;
+  /** The share of the simulated runs that agree with the real one. */
+  share?: number;
   agree?: Agreement;
-  precheck?: { verdict: string; holder: string | null; why?: string; agrees: boolean };
+  precheck?: { verdict: string; holder: string | null; why?: string; share: number; agrees: boolean };
   error?: string;
 }
 const rows: Row[] = [];
@@ -56,13 +61,17 @@ function cliRun(args: string[], ok = [0]): string {
   return r.stdout;
 }
 
-/** What `klp-lens precheck` says on the raw capture as the guest wrote it (scenarios without an admin action). */
-function precheckOf(s: Scenario, dir: string): { verdict: string; holder: string | null; why?: string } {
-  const out = cliRun(['precheck', join(src, 'patches', `${s.patch}.patch`), '--capture', join(dir, `${s.id}.capture.raw`), '--no-tree', '--format', 'json'], [0, 1]);
+/**
+ * What `klp-lens precheck --runs` says on the raw capture as the guest wrote it (scenarios without an
+ * admin action): the first seed's verdict and longest holder, and every (verdict, holder) the seeds gave.
+ */
+function precheckOf(s: Scenario, dir: string): { verdict: string; holder: string | null; why?: string; seen: { verdict: string; holder: string | null; share: number }[] } {
+  const out = cliRun(['precheck', join(src, 'patches', `${s.patch}.patch`), '--capture', join(dir, `${s.id}.capture.raw`), '--no-tree', '--runs', String(RUNS), '--format', 'json'], [0, 1]);
   writeFileSync(join(dir, `${s.id}.precheck.json`), out);
-  const r = JSON.parse(out) as { verdict: string; holders: { task: string; why: string }[] };
+  const r = JSON.parse(out) as { verdict: string; holders: { task: string; why: string }[]; outcomes: { verdict: string; holder: string | null; share: number }[] };
   const h = r.holders[0];
-  return { verdict: r.verdict, holder: h ? taskKey(h.task) : null, ...(h ? { why: h.why } : {}) };
+  const seen = r.outcomes.map((o) => ({ verdict: o.verdict, holder: o.holder ? taskKey(o.holder) : null, share: o.share }));
+  return { verdict: r.verdict, holder: h ? taskKey(h.task) : null, ...(h ? { why: h.why } : {}), seen };
 }
 
 /** The verdict the real run earns: it completed by itself, after fake signals, or not within the window. */
@@ -85,7 +94,7 @@ async function runGuest(k: KernelEntry, logs: string) {
 }
 
 /** The capture made a model; what the test did to the machine is added; the CLI simulates it. */
-function predict(s: Scenario, raw: string, real: Timeline, dir: string): Prediction {
+function predict(s: Scenario, raw: string, real: Timeline, dir: string): Prediction[] {
   const rawFile = join(dir, `${s.id}.capture.raw`);
   const modelFile = join(dir, `${s.id}.klpmodel.json`);
   writeFileSync(rawFile, raw);
@@ -97,34 +106,36 @@ function predict(s: Scenario, raw: string, real: Timeline, dir: string): Predict
   model.jiffies = { hz: model.jiffies?.hz ?? HZ_FALLBACK, atEnable: real.startJiffies };
   if (s.action && real.actionMs !== null) model.actions = [{ atMs: enable + real.actionMs, do: s.action.do }];
   writeFileSync(modelFile, JSON.stringify(model, null, 2) + '\n');
-  const out = cliRun(['simulate', join(src, 'patches', `${s.patch}.patch`), '--model', modelFile, '--models', 'hybrid', '--seed', '1', '--format', 'json', '--no-tree']);
+  const out = cliRun(['simulate', join(src, 'patches', `${s.patch}.patch`), '--model', modelFile, '--models', 'hybrid', '--seed', '1', '--runs', String(RUNS), '--format', 'json', '--no-tree']);
   writeFileSync(join(dir, `${s.id}.sim.json`), out);
-  return predictionOf(JSON.parse(out).models[0]);
+  const r = JSON.parse(out);
+  return (r.outcomes.models[0].runs as RunOutcome[]).map(predictionOfRun);
 }
 
 const sec = (ms: number | null | undefined) => (ms === null || ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
 const yes = (b: boolean | undefined) => (b ? 'yes' : 'NO');
+const pct = (x: number | undefined) => `${Math.round((x ?? 0) * 100)}%`;
 
 function writeTable(): void {
   const lines = [
     '# Livepatch Lens: simulated transitions against real kernels',
     '',
-    'precheck: `klp-lens precheck` on the capture as the guest wrote it, for the scenarios without a force or reverse; it must give the verdict the real run earned (ready, after-signals, needs-force) and name its last holder.',
+    `precheck: \`klp-lens precheck --runs ${RUNS}\` on the capture as the guest wrote it, for the scenarios without a force or reverse; one of its seeds must give the verdict the real run earned (ready, after-signals, needs-force) and name its last holder (the share of seeds that did in brackets).`,
     '',
-    `Times after attempt 0 (the first klp_try_complete_transition, from the function tracer); agreement within ±${TOLERANCE_MS} ms. real / simulated. "printed": when the kernel printed "patching complete" (the completing attempt plus the kernel's cost of completing, large under TCG on 6.12: the cond_resched static calls are rewritten).`,
+    `Times after attempt 0 (the first klp_try_complete_transition, from the function tracer); agreement within ±${TOLERANCE_MS} ms. real / simulated: the machine is simulated with ${RUNS} seeds, and one run must agree on everything; "runs" is the share that did. "printed": when the kernel printed "patching complete" (the completing attempt plus the kernel's cost of completing, large under TCG on 6.12: the cond_resched static calls are rewritten).`,
     '',
-    '| kernel | # | scenario | outcome | completion | printed | first signal | holder | removable | precheck | agrees |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| kernel | # | scenario | outcome | completion | printed | first signal | holder | removable | runs | precheck | agrees |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     if (r.error || !r.real || !r.sim || !r.agree) {
-      lines.push(`| ${r.kernel} | ${r.scenario.golden} | ${r.scenario.id} | error: ${(r.error ?? 'no result').split('\n')[0]} | | | | | | | NO |`);
+      lines.push(`| ${r.kernel} | ${r.scenario.golden} | ${r.scenario.id} | error: ${(r.error ?? 'no result').split('\n')[0]} | | | | | | | | NO |`);
       continue;
     }
     const a = r.agree;
     const all = Object.values(a).every(Boolean);
     lines.push(
-      `| ${r.kernel} | ${r.scenario.golden} | ${r.scenario.id} | ${r.real.outcome} / ${r.sim.outcome} | ${sec(r.real.completionMs)} / ${sec(r.sim.completionMs)} | ${sec(r.real.completePrintedMs)} | ${sec(r.real.signalMs)} / ${sec(r.sim.signalMs)} | ${r.real.holder ?? '-'} / ${r.sim.holder ?? '-'} | ${yes(r.realRemovable)} / ${yes(r.sim.removable)} | ${r.precheck ? `${r.precheck.verdict}${r.precheck.agrees ? '' : ' (NO)'}` : '-'} | ${all && (r.precheck?.agrees ?? true) ? 'yes' : `NO (${Object.entries(a).filter(([, v]) => !v).map(([k]) => k).join(', ')})`} |`,
+      `| ${r.kernel} | ${r.scenario.golden} | ${r.scenario.id} | ${r.real.outcome} / ${r.sim.outcome} | ${sec(r.real.completionMs)} / ${sec(r.sim.completionMs)} | ${sec(r.real.completePrintedMs)} | ${sec(r.real.signalMs)} / ${sec(r.sim.signalMs)} | ${r.real.holder ?? '-'} / ${r.sim.holder ?? '-'} | ${yes(r.realRemovable)} / ${yes(r.sim.removable)} | ${pct(r.share)} | ${r.precheck ? `${r.precheck.verdict} (${pct(r.precheck.share)})${r.precheck.agrees ? '' : ' (NO)'}` : '-'} | ${all && (r.precheck?.agrees ?? true) ? 'yes' : `NO (${Object.entries(a).filter(([, v]) => !v).map(([k]) => k).join(', ')})`} |`,
     );
   }
   mkdirSync(results, { recursive: true });
@@ -152,13 +163,16 @@ for (const k of kernels) {
             if (!gs?.ended) throw new Error(`the guest did not finish the scenario: ${[...(gs?.notes ?? []), ...g.notes].join('; ')}`);
             row.real = timelineOf(gs.dmesg, gs.trace, s.lp, HZ_FALLBACK);
             row.realRemovable = gs.removable;
-            row.sim = predict(s, gs.capture, row.real, logs);
-            row.agree = agreement(row.real, gs.removable, row.sim);
+            const pred = predict(s, gs.capture, row.real, logs);
+            const best = agreementOverRuns(row.real, gs.removable, pred);
+            Object.assign(row, { sim: best.sim, agree: best.agree, share: best.share });
             if (!s.action) {
               const p = precheckOf(s, logs);
               // A kthread that never left the CPU on 6.1: precheck must point at force and at 6.4's cond_resched() switching.
               const hint = row.real.outcome !== 'stalled' || k.id !== '6.1' || /needs force, or a 6\.4\+ kernel/.test(p.why ?? '');
-              row.precheck = { ...p, agrees: p.verdict === realVerdict(row.real) && p.holder === row.real.holder && hint };
+              // The real verdict and holder must be among those the seeds gave; the table shows the share.
+              const hit = p.seen.find((o) => o.verdict === realVerdict(row.real!) && o.holder === row.real!.holder);
+              row.precheck = { verdict: hit?.verdict ?? p.verdict, holder: hit ? hit.holder : p.holder, ...(p.why ? { why: p.why } : {}), share: hit?.share ?? 0, agrees: !!hit && hint };
             }
           } catch (e) {
             row.error = (e as Error).message;

@@ -145,3 +145,38 @@ test('the script runs under sh here and refuses to run as a normal user, with th
   assert.equal(nobody.status, CAPTURE_NOT_ROOT);
   assert.match(nobody.stderr, /must run as root: the kernel stacks in \/proc\/PID\/stack are readable by root only/);
 });
+
+// A capture of an idle 6.1 guest (qemu TCG, 2 CPUs, the shell pinned to CPU 0) with each task's
+// /proc/PID/schedstat: the tasks on CPU 1 were put on a CPU every ~8.7 ms between the two samples.
+const IDLE_RAW = readFileSync(join(FIXTURES, 'capture', 'debian-6.1-qemu-idle.raw'), 'utf8');
+
+test('each CPU idle-loop rate comes from the tasks schedstat counts between the samples; without them the model says so', () => {
+  const { capture, errors } = parseCapture(IDLE_RAW);
+  assert.deepEqual(errors, []);
+  const rcu = capture.samples[1].tasks.find((t) => t.comm === 'rcu_preempt')!;
+  assert.ok(rcu.timeslices! > capture.samples[0].tasks.find((t) => t.comm === 'rcu_preempt')!.timeslices!, 'rcu_preempt ran between the samples');
+  const m = captureToModel(capture);
+  assert.equal(m.idleLoopMs!.length, 2);
+  assert.ok(m.idleLoopMs![1] > 5 && m.idleLoopMs![1] < 15, String(m.idleLoopMs));
+  assert.ok(!m.capture.unseen.some((u) => /schedstat/.test(u)));
+  const old = captureToModel(parseCapture(RAW).capture);
+  assert.equal(old.idleLoopMs, undefined);
+  assert.ok(old.capture.unseen.some((u) => /no \/proc\/PID\/schedstat .* every 250 ms/.test(u)));
+  assert.deepEqual(parseModelFile(JSON.stringify(m), 'm.klpmodel.json').errors, []);
+  const bad = parseCapture(IDLE_RAW.replace(/^schedstat .*$/m, 'schedstat lots of time'));
+  assert.match(bad.errors[0].message, /"schedstat lots of time" is not run time, wait time and a count/);
+});
+
+test('precheck --runs: an idle CPU passing its idle loop while attempt 0 checks the other tasks completes it at once in a few seeds', () => {
+  const r = precheck(modelFromRaw(IDLE_RAW, 'raw'), { functions: ['lens_answer'] }, 1, 200);
+  assert.equal(r.outcomes!.reduce((a, o) => a + o.runs, 0), 200);
+  const held = r.outcomes!.find((o) => o.holder === 'swapper/1')!;
+  const atOnce = r.outcomes!.find((o) => o.holder === null)!;
+  assert.equal(held.verdict, 'ready');
+  assert.equal(atOnce.verdict, 'ready');
+  assert.equal(atOnce.completionTimeMs, 0);
+  // 56 tasks at 10 µs each before the idle tasks, one pass every ~8.7 ms: about 6% of the runs.
+  assert.ok(atOnce.share > 0.01 && atOnce.share < 0.2, String(atOnce.share));
+  assert.ok(held.share > 0.8, String(held.share));
+  assert.equal(precheck(modelFromRaw(IDLE_RAW, 'raw'), { functions: ['lens_answer'] }, 1, 200).outcomes!.map((o) => o.runs).join(), r.outcomes!.map((o) => o.runs).join(), 'the same seeds give the same counts');
+});

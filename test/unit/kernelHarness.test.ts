@@ -64,7 +64,7 @@ test('the transition timeline of a real 6.12 force (scenario 9): attempts from t
   const { readFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { FIXTURES } = await import('../helpers');
-  const { parseTransitionGuest, timelineOf, predictionOf, agreement, taskKey } = await import('../kernel/lib/transitions');
+  const { parseTransitionGuest, timelineOf, predictionOf, agreement, agreementOverRuns, taskKey } = await import('../kernel/lib/transitions');
   const g = parseTransitionGuest(readFileSync(join(FIXTURES, 'kernel', '6.12-s9-force.serial'), 'utf8'));
   const s = g.scenarios.get('s9-force')!;
   assert.equal(s.removable, true);
@@ -82,5 +82,13 @@ test('the transition timeline of a real 6.12 force (scenario 9): attempts from t
   assert.deepEqual(agreement(t, true, sim), { outcome: true, completion: true, signal: true, holder: true, removable: true });
   const late = agreement(t, true, { ...sim, completionMs: 3300 });
   assert.equal(late.completion, false, '355 ms off is outside ±250 ms');
+  // Over many seeds: a run that agrees on everything counts, with its share; with none, the most frequent run's misses show.
+  const other = { ...sim, holder: 'swapper/1:0' };
+  const over = agreementOverRuns(t, true, [other, other, sim, { ...sim, completionMs: 3300 }]);
+  assert.equal(over.share, 0.25);
+  assert.equal(over.sim.holder, 'cat:1642');
+  const none = agreementOverRuns(t, true, [other, other, { ...sim, completionMs: 3300 }]);
+  assert.equal(none.share, 0);
+  assert.deepEqual(none.agree, { outcome: true, completion: true, signal: true, holder: false, removable: true });
   assert.throws(() => timelineOf(s.dmesg, [], 'lens_lp_sleep', 250), /no klp_try_complete_transition call/);
 });

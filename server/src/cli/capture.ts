@@ -71,6 +71,7 @@ export interface PrecheckCliOptions {
   samples: number;
   interval: number;
   seed?: number;
+  runs?: number;
   format: 'text' | 'json';
 }
 
@@ -83,7 +84,7 @@ export function runPrecheck(workload: PatchWorkload, patchName: string, opts: Pr
     if (e instanceof CaptureLoadError) throw new CaptureUsageError(e.message);
     throw e;
   }
-  const r = precheck(model, workload.patch, opts.seed ?? 1);
+  const r = precheck(model, workload.patch, opts.seed ?? 1, opts.runs ?? 1);
   out(opts.format === 'json' ? JSON.stringify({ patch: patchName, functions: workload.patch.functions, ...r }, null, 2) + '\n' : precheckText(r, patchName));
   return PRECHECK_EXIT[r.verdict];
 }

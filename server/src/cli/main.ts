@@ -29,6 +29,7 @@ import { CaptureUsageError, runCapture, runPrecheck, type CaptureCliOptions, typ
 import { patchWorkload, runSimulate, SimulateUsageError, kernelProfiles, archProfiles, type SimulateCliOptions } from './simulate';
 import { PROFILE_NAMES } from '../core/sim/profiles';
 import { MODEL_IDS } from '../core/sim/types';
+import { MAX_RUNS } from '../core/sim/outcomes';
 import { formatJson, formatSarif, formatText, hasErrors, reportFile, type Report } from './report';
 import pkg from '../../../package.json';
 
@@ -403,6 +404,7 @@ export async function main(argv: string[]): Promise<number> {
       return v;
     })
     .option('--threads <n>', 'worker threads for --fleet (default: the cores available; 0 runs inline)', (v: string) => Number(v))
+    .option('--runs <n>', 'also run the machine with n seeds from --seed and report each outcome (completion, first signal, last holder) and how often it came out', count('--runs', MAX_RUNS))
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--trace', 'add the per-task timeline (switches, attempts, signals, windows) to the output')
     .option('--tree <dir>', 'kernel source tree the patch applies to: whole function bodies tell which changed functions sleep (default: the current directory if it is one)')
@@ -437,6 +439,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--samples <n>', 'without --capture: snapshots to take', count('--samples', 1000), 3)
     .option('--interval <ms>', 'without --capture: time between snapshots', count('--interval', 60_000), 200)
     .option('--seed <s>', 'random seed (same seed, same output)', parseSeed)
+    .option('--runs <n>', 'also precheck with n seeds from --seed and count the verdicts and longest holders they give', count('--runs', MAX_RUNS))
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--tree <dir>', 'kernel source tree the patch applies to (default: the current directory if it is one)')
     .option('--no-tree', 'analyse the hunks alone')

@@ -11,6 +11,7 @@ import { decodeBytes } from '../core/text';
 import type { KernelTree } from '../core/tree/kernelTree';
 import { runRequest, SimRequestError, workloadOf, modelsFrom, type PatchWorkload, type SimRequest } from '../core/sim/session';
 import { taskCount } from '../core/sim/profiles';
+import { outcomesText } from '../core/sim/outcomes';
 import type { FleetResult } from '../core/sim/fleet';
 import type { KernelProfile, ModelResult, ModelSpec, SimResult } from '../core/sim/types';
 
@@ -29,6 +30,7 @@ export interface SimulateCliOptions {
   kernel?: KernelProfile;
   arch?: string;
   threads?: number;
+  runs?: number;
 }
 
 export async function patchWorkload(path: string, tree: KernelTree | undefined, maxBytes: number): Promise<PatchWorkload> {
@@ -143,13 +145,16 @@ export async function runSimulate(file: string, opts: SimulateCliOptions, tree: 
     ...(typeof opts.fleet === 'string' ? { fleetFrom: captureFiles(opts.fleet) } : {}),
     ...(opts.prevalence !== undefined ? { prevalence: opts.prevalence } : {}),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    ...(opts.runs !== undefined ? { runs: opts.runs } : {}),
   };
+  if (req.runs !== undefined && (req.fleet !== undefined || req.fleetFrom)) throw new SimRequestError('--runs simulates one machine with many seeds; --fleet already gives each machine its own seed: use one or the other');
   const isModel = file.endsWith('.klpmodel.json');
   const workload = isModel ? undefined : await patchWorkload(file, tree, maxBytes);
   const progress = process.stderr.isTTY && (req.fleet || req.fleetFrom) ? (d: number, n: number) => err(`\rsimulated ${d}/${n} machines`) : undefined;
   const r = await runRequest(workload, req, isModel ? file : undefined, progress);
   if (progress) err('\n');
   if (r.kind === 'fleet') out(opts.format === 'json' ? JSON.stringify({ fleet: r.result }, null, 2) + '\n' : formatFleetText(r.result));
-  else out(opts.format === 'json' ? JSON.stringify(r.result, null, 2) + '\n' : formatSimText(r.result, r.spec, workload?.notes ?? []));
+  else if (opts.format === 'json') out(JSON.stringify(r.outcomes ? { ...r.result, outcomes: r.outcomes } : r.result, null, 2) + '\n');
+  else out(formatSimText(r.result, r.spec, workload?.notes ?? []) + (r.outcomes ? outcomesText(r.outcomes).join('\n') + '\n' : ''));
   return 0;
 }

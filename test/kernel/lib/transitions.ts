@@ -12,8 +12,11 @@
  *
  * The host turns each capture into a model, gives it what the test did (the
  * jiffies clock at the enable, the action times, the window), simulates it with
- * the CLI, and compares with the dmesg timeline.
+ * the CLI over 100 seeds, and compares with the dmesg timeline: one of the
+ * simulated runs must agree with the real one on everything.
  */
+import { outcomeOf, type RunOutcome } from '../../../server/src/core/sim/outcomes';
+import type { ModelResult } from '../../../server/src/core/sim/types';
 
 export type Action = 'force' | 'reverse';
 
@@ -238,18 +241,14 @@ export function taskKey(name: string): string {
   return m ? `${m[2]}:${m[1]}` : `${name}:0`;
 }
 
+/** One simulated run, in the terms of the real timeline. */
+export function predictionOfRun(o: RunOutcome): Prediction {
+  return { outcome: o.outcome, completionMs: o.completionMs, signalMs: o.firstSignalMs, holder: o.holder ? taskKey(o.holder) : null, removable: o.removable };
+}
+
+/** The simulator's answer for one seed (the product's reading of a model result: core/sim/outcomes.ts). */
 export function predictionOf(m: SimModel): Prediction {
-  const u = m.unpatching;
-  const reversed = !m.completed && !!u?.completed;
-  // The last task to hold the transition: the last to switch, the one the reverse found holding it, or the one still holding it.
-  const holderName = m.completed ? m.heldBy?.[0]?.task : reversed ? (u!.heldBy?.[0]?.task ?? u!.reversedWhileHeldBy?.[0]?.task) : m.stalledTasks[0]?.task;
-  return {
-    outcome: m.completed ? 'complete' : reversed ? 'reversed' : 'stalled',
-    completionMs: m.completed ? m.completionTimeMs : reversed ? u!.startedAfterEnableMs + u!.completionTimeMs! : null,
-    signalMs: m.signalsAtMs?.[0] ?? null,
-    holder: holderName ? taskKey(holderName) : null,
-    removable: m.removable,
-  };
+  return predictionOfRun(outcomeOf(m as unknown as ModelResult, 0));
 }
 
 export const TOLERANCE_MS = 250;
@@ -263,6 +262,19 @@ export interface Agreement {
 }
 
 const within = (a: number | null, b: number | null) => (a === null || b === null ? a === b : Math.abs(a - b) <= TOLERANCE_MS);
+
+/**
+ * The real run against every simulated run of the same machine (one per seed): the first that agrees
+ * on everything, and the share of runs that do; with none, the most frequent run's agreement.
+ */
+export function agreementOverRuns(real: Timeline, realRemovable: boolean, runs: Prediction[]): { sim: Prediction; agree: Agreement; share: number } {
+  const all = runs.map((sim) => ({ sim, agree: agreement(real, realRemovable, sim) }));
+  const ok = all.filter((a) => Object.values(a.agree).every(Boolean));
+  if (ok.length) return { ...ok[0], share: ok.length / runs.length };
+  const count = (p: Prediction) => runs.filter((q) => JSON.stringify(q) === JSON.stringify(p)).length;
+  const modal = all.reduce((best, a) => (count(a.sim) > count(best.sim) ? a : best), all[0]);
+  return { ...modal, share: 0 };
+}
 
 export function agreement(real: Timeline, realRemovable: boolean, sim: Prediction): Agreement {
   return {

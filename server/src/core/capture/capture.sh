@@ -43,6 +43,8 @@ while [ "$n" -le "$samples" ]; do
     p=${t#/proc/}
     echo "task ${p%%/*} ${t##*/}"
     echo "stat $st"
+    # Run time, wait time and how many times it was put on a CPU (CONFIG_SCHED_INFO).
+    if read -r ss < "$t/schedstat" 2>/dev/null; then echo "schedstat $ss"; fi
     if s=$(cat "$t/stack" 2>&1); then
       if [ -n "$s" ]; then echo "$s" | sed 's/^/k /'; fi
     else

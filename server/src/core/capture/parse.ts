@@ -20,6 +20,8 @@ export interface TaskSample {
   stack: string[];
   /** Why the stack could not be read (permissions, lockdown), when it could not. */
   stackError?: string;
+  /** How many times it has been put on a CPU (the third field of /proc/PID/schedstat), when known. */
+  timeslices?: number;
 }
 
 export interface Sample {
@@ -95,7 +97,7 @@ class Reader {
   readonly errors: CaptureError[] = [];
   readonly cap: RawCapture = { version: 0, release: '', machine: '', node: '', config: {}, livepatches: [], samples: [], complete: false };
   private sample?: Sample;
-  private task?: { pid: number; tid: number; frames: string[]; stackError?: string; stat?: Omit<TaskSample, 'tid' | 'stack'>; line: number };
+  private task?: { pid: number; tid: number; frames: string[]; stackError?: string; stat?: Omit<TaskSample, 'tid' | 'stack'>; timeslices?: number; line: number };
 
   error(line: number, message: string): void {
     if (this.errors.length < MAX_ERRORS) this.errors.push({ line, message });
@@ -106,7 +108,7 @@ class Reader {
     this.task = undefined;
     if (!t || !this.sample) return;
     if (!t.stat) return this.error(t.line, `task ${t.pid}/${t.tid} has no stat line`);
-    this.sample.tasks.push({ ...t.stat, tid: t.tid, stack: t.frames.reverse(), ...(t.stackError ? { stackError: t.stackError } : {}) });
+    this.sample.tasks.push({ ...t.stat, tid: t.tid, stack: t.frames.reverse(), ...(t.stackError ? { stackError: t.stackError } : {}), ...(t.timeslices !== undefined ? { timeslices: t.timeslices } : {}) });
   }
 
   line(n: number, text: string): void {
@@ -119,7 +121,7 @@ class Reader {
       if (this.cap.version !== 1) this.error(1, `capture format ${rest} is not supported (this klp-lens reads format 1)`);
       return;
     }
-    if (this.task && (key === 'stat' || key === 'k' || key === 'stack-error')) return this.taskLine(n, key, rest);
+    if (this.task && (key === 'stat' || key === 'schedstat' || key === 'k' || key === 'stack-error')) return this.taskLine(n, key, rest);
     this.flushTask();
     this.topLine(n, key, rest);
   }
@@ -129,6 +131,10 @@ class Reader {
     if (key === 'stat') {
       t.stat = parseStat(rest);
       if (!t.stat) this.error(n, `task ${t.pid}/${t.tid}: not a /proc/PID/stat line`);
+    } else if (key === 'schedstat') {
+      const n3 = Number(rest.trim().split(/\s+/)[2]);
+      if (Number.isSafeInteger(n3) && n3 >= 0) t.timeslices = n3;
+      else this.error(n, `task ${t.pid}/${t.tid}: "schedstat ${rest.slice(0, 40)}" is not run time, wait time and a count`);
     } else if (key === 'k') {
       const name = frameName(rest);
       if (name) t.frames.push(name);

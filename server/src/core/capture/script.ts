@@ -14,6 +14,7 @@
  *   sample N UPTIME JIFFIES          (JIFFIES "-" without /proc/schedstat)
  *   task PID TID
  *   stat RAW-STAT-LINE
+ *   schedstat RUN_NS WAIT_NS TIMESLICES  (/proc/PID/task/TID/schedstat, when there is one)
  *   k FRAME                          (a /proc/PID/task/TID/stack line)
  *   stack-error MESSAGE
  *   end

@@ -116,6 +116,31 @@ function intervalOf(cap: RawCapture): number {
   return Math.max(1, Math.round(((s[s.length - 1].uptime - s[0].uptime) * 1000) / (s.length - 1)));
 }
 
+/**
+ * Each CPU's mean time between passes through its idle loop, in ms: the times the tasks last seen on
+ * it were put on a CPU between the first and the last sample (their /proc/PID/schedstat), over that
+ * time. On a mostly idle CPU nearly every one of them ends in the idle loop, where a pending idle task
+ * switches. With no such count a CPU gets the whole span (no pass seen in it); undefined without two
+ * samples that carry the counts.
+ */
+export function idleLoopMsOf(cap: RawCapture, threads: Map<number, TaskSample[]>, cpus: number): number[] | undefined {
+  const s = cap.samples;
+  if (s.length < 2) return undefined;
+  const spanMs = (s[s.length - 1].uptime - s[0].uptime) * 1000;
+  if (!(spanMs > 0)) return undefined;
+  const passes = new Array<number>(cpus).fill(0);
+  let counted = false;
+  for (const seen of threads.values()) {
+    const a = seen[0];
+    const b = seen[seen.length - 1];
+    if (a === b || a.timeslices === undefined || b.timeslices === undefined) continue;
+    counted = true;
+    if (b.cpu < cpus) passes[b.cpu] += Math.max(0, b.timeslices - a.timeslices);
+  }
+  if (!counted) return undefined;
+  return passes.map((n) => Math.round((spanMs / Math.max(1, n)) * 100) / 100);
+}
+
 /** Threads by tid with their observations, the capture's own processes left out. */
 function threadsOf(cap: RawCapture): Map<number, TaskSample[]> {
   const self = cap.self;
@@ -138,6 +163,7 @@ function unseenOf(cap: RawCapture, threads: Map<number, TaskSample[]>): string[]
   if (!cap.samples.some((s) => s.jiffies !== undefined)) out.push('no /proc/schedstat (CONFIG_SCHEDSTATS): the whole-second phase of the retries is unknown, so the times may be off by up to 0.75 s');
   if (Object.keys(cap.config).length === 0) out.push('no kernel config (/proc/config.gz, /boot/config-*): assumed CONFIG_LIVEPATCH, a reliable stacktrace and the ORC unwinder');
   if (cap.samples.length === 1) out.push('one sample: every task is modeled staying where it was seen; capture with --samples for how often tasks move');
+  else if (!cap.samples.some((s) => s.tasks.some((t) => t.timeslices !== undefined))) out.push('no /proc/PID/schedstat (CONFIG_SCHED_INFO): how often each idle CPU passes its idle loop is unknown, so an idle CPU is modeled waking every 250 ms');
   return out;
 }
 
@@ -159,6 +185,7 @@ export function captureToModel(cap: RawCapture): CapturedModel {
     tasks.push({ name: `pid ${tid} ${last.comm}`, kind: last.kthread ? 'kthread' : 'user', cpu: Math.min(last.cpu, possible - 1), phase: 'start', program });
   }
   const lastSample = cap.samples[cap.samples.length - 1];
+  const idleLoopMs = idleLoopMsOf(cap, threads, possible);
   const hz = Number(cap.config.CONFIG_HZ) || undefined;
   const parent = lastSample?.tasks.find((t) => t.pid === cap.samples[0]?.tasks.find((x) => x.pid === cap.self)?.ppid);
   const info: CaptureInfo = {
@@ -180,6 +207,7 @@ export function captureToModel(cap: RawCapture): CapturedModel {
     arch: archFor(cap.machine, cap.config),
     cpus: possible,
     ...(possible - online.length > 0 ? { offlineCpus: possible - online.length } : {}),
+    ...(idleLoopMs ? { idleLoopMs } : {}),
     tasks,
     ...(parent ? { runner: { cpu: parent.cpu } } : {}),
     ...(hz && lastSample?.jiffies !== undefined ? { jiffies: { hz, atEnable: lastSample.jiffies } } : {}),

@@ -46,6 +46,20 @@ export interface PrecheckResult {
   /** What the capture could not see. */
   unseen: string[];
   horizonMs: number;
+  /** With runs > 1: what each seed from `seed` gave, grouped, most frequent first. */
+  outcomes?: PrecheckOutcome[];
+}
+
+/** Runs of precheck with different seeds that gave the same verdict and the same longest holder. */
+export interface PrecheckOutcome {
+  verdict: PrecheckVerdict;
+  /** The task that held the transition longest, or null when none held it past attempt 0. */
+  holder: string | null;
+  completionTimeMs: number | null;
+  runs: number;
+  share: number;
+  /** The first seed that gave it. */
+  seed: number;
 }
 
 /** Exit statuses of `klp-lens precheck`. */
@@ -108,6 +122,8 @@ function holdersOf(spec: ModelSpec, r: ModelResult, alt: Set<string>, enable: nu
   const patched = new Set([...spec.patch.functions, ...(spec.patch.nops ?? [])]);
   const byName = new Map(spec.tasks.map((t) => [t.name, t]));
   const out: PrecheckHolder[] = [];
+  // Attempt 0 completed: whoever switched during it (an idle CPU passing its idle loop) held nothing.
+  if (r.completed && r.completionTimeMs === 0) return out;
   for (const lane of r.timeline ?? []) {
     const pending = lane.changes.find((c) => c.state === 'pending');
     if (!pending) continue;
@@ -130,8 +146,30 @@ function movedOn64(spec: ModelSpec, r: ModelResult, seed: number): Set<string> {
   return new Set(r.stalledTasks.map((s) => s.task).filter((t) => !still.has(t)));
 }
 
-/** Precheck `patch` on a captured (or any) model file. */
-export function precheck(model: ModelFileSpec, patch: PatchSpec, seed = 1): PrecheckResult {
+/**
+ * Precheck `patch` on a captured (or any) model file. With `runs` > 1 the seeds `seed` to
+ * `seed + runs - 1` are prechecked too and their verdicts and longest holders counted: how an idle
+ * CPU or a sleeper happens to move makes one machine's transition come out more than one way.
+ */
+export function precheck(model: ModelFileSpec, patch: PatchSpec, seed = 1, runs = 1): PrecheckResult {
+  const r = precheckOne(model, patch, seed);
+  if (runs <= 1) return r;
+  const byKey = new Map<string, PrecheckOutcome>();
+  for (let i = 0; i < runs; i++) {
+    const s = (seed + i) >>> 0;
+    const one = i === 0 ? r : precheckOne(model, patch, s);
+    const holder = one.holders[0]?.task ?? null;
+    const key = `${one.verdict}|${holder ?? ''}`;
+    const o = byKey.get(key);
+    if (o) o.runs++;
+    else byKey.set(key, { verdict: one.verdict, holder, completionTimeMs: one.completionTimeMs, runs: 1, share: 0, seed: s });
+  }
+  const outcomes = [...byKey.values()].sort((a, b) => b.runs - a.runs || a.seed - b.seed);
+  for (const o of outcomes) o.share = o.runs / runs;
+  return { ...r, outcomes };
+}
+
+function precheckOne(model: ModelFileSpec, patch: PatchSpec, seed: number): PrecheckResult {
   const spec = composeModel({ ...model, patch: undefined } as unknown as ModelFileSpec, { patch, tasks: [] });
   const id: ModelId = kernelNumber(spec.kernel) >= 412 ? 'hybrid' : 'null';
   const run = simulate(spec, { seed, models: [id], trace: true });
@@ -176,6 +214,13 @@ export function precheckText(r: PrecheckResult, patchName: string): string {
   for (const h of shown) lines.push(`    ${h.why}`);
   if (r.holders.length > shown.length) lines.push(`    … and ${r.holders.length - shown.length} more (--format json lists them all)`);
   if (!r.holders.length && !r.blockers.length) lines.push('  no task would hold it past attempt 0');
+  if (r.outcomes) {
+    const n = r.outcomes.reduce((a, o) => a + o.runs, 0);
+    lines.push(`  over ${n} runs with other seeds:`);
+    for (const o of r.outcomes.slice(0, 6))
+      lines.push(`    ${(o.share * 100).toFixed(1).padStart(5)}%  ${o.verdict}${o.completionTimeMs !== null ? `, complete ${secOrDash(o.completionTimeMs)} after enable` : ''}, ${o.holder ? `held longest by ${o.holder}` : 'no task holds it past attempt 0'} (seed ${o.seed})`);
+    if (r.outcomes.length > 6) lines.push(`    … ${r.outcomes.length - 6} more (--format json lists them)`);
+  }
   for (const u of r.unseen) lines.push(`  not seen: ${u}`);
   return lines.join('\n') + '\n';
 }

@@ -17,6 +17,7 @@ import { runFleet, simulateInWorker } from './fleetPool';
 import type { FleetResult } from './fleet';
 import { buildMachine, ModelError } from './world';
 import { CaptureLoadError, loadCapture } from '../capture/load';
+import { MAX_RUNS, outcomesOver, type OutcomesResult } from './outcomes';
 import { ARCH_PROFILES, KERNEL_PROFILES, MODEL_IDS, type KernelProfile, type ModelId, type ModelSpec, type SimResult } from './types';
 
 export { KERNEL_PROFILES, ARCH_PROFILES } from './types';
@@ -38,6 +39,8 @@ export interface SimRequest {
   /** Fleets from the built-in mix: the share of machines that carry the patch's workload (default: each profile's). */
   prevalence?: number;
   threads?: number;
+  /** One machine, this many seeds from `seed`: the outcomes and how often each came out (outcomes.ts). */
+  runs?: number;
 }
 
 /** Bad input from the user or a client: the message says what to change. */
@@ -47,7 +50,7 @@ export class SimRequestError extends Error {}
 export function validateSimRequest(x: unknown): SimRequest {
   if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new SimRequestError('the simulation request must be an object');
   const o = x as Record<string, unknown>;
-  const known = new Set(['uri', 'model', 'models', 'seed', 'kernel', 'arch', 'trace', 'fleet', 'prevalence', 'threads']);
+  const known = new Set(['uri', 'model', 'models', 'seed', 'kernel', 'arch', 'trace', 'fleet', 'prevalence', 'threads', 'runs']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw new SimRequestError(`unknown field "${k}" in the simulation request`);
   const r: SimRequest = {};
   if (o.model !== undefined) {
@@ -86,6 +89,10 @@ export function validateSimRequest(x: unknown): SimRequest {
   if (o.threads !== undefined) {
     if (typeof o.threads !== 'number' || !Number.isInteger(o.threads) || o.threads < 0 || o.threads > 256) throw new SimRequestError('"threads" must be a whole number from 0 to 256');
     r.threads = o.threads;
+  }
+  if (o.runs !== undefined) {
+    if (typeof o.runs !== 'number' || !Number.isInteger(o.runs) || o.runs < 1 || o.runs > MAX_RUNS) throw new SimRequestError(`"runs" must be a whole number from 1 to ${MAX_RUNS}`);
+    r.runs = o.runs;
   }
   return r;
 }
@@ -175,7 +182,7 @@ export function captureFleet(files: string[], workload: Workload | undefined, ke
   });
 }
 
-export type SimOutcome = { kind: 'run'; spec: ModelSpec; result: SimResult } | { kind: 'fleet'; result: FleetResult };
+export type SimOutcome = { kind: 'run'; spec: ModelSpec; result: SimResult; outcomes?: OutcomesResult } | { kind: 'fleet'; result: FleetResult };
 
 /** Runs a request: one machine, or a fleet (drawn from the built-in mix unless a model is named). */
 export async function runRequest(workload: Workload | undefined, req: SimRequest, modelFile?: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal, inWorker = false): Promise<SimOutcome> {
@@ -210,5 +217,6 @@ async function runChecked(workload: Workload | undefined, req: SimRequest, model
     return { kind: 'run', spec, result };
   }
   const result = simulate(spec, { ...(req.seed !== undefined ? { seed: req.seed } : {}), models, trace: !!req.trace });
+  if (req.runs !== undefined && req.runs > 1) return { kind: 'run', spec, result, outcomes: outcomesOver(spec, { runs: req.runs, firstSeed: result.seed, models }) };
   return { kind: 'run', spec, result };
 }

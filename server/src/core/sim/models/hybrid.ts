@@ -18,7 +18,10 @@
  * - the context running each attempt (insmod, the kworker, the shell: spec.runner) is current
  *   on its CPU: it passes its own check, and that CPU's idle task is checked off the CPU;
  * - an idle task also switches whenever its CPU enters the idle loop after running something
- *   (drawn around timing.idleWakeMs), and at once on the runner's CPU after an action;
+ *   (passes at random, every spec.idleLoopMs[cpu] on average as captured, else timing.idleWakeMs),
+ *   and at once on the runner's CPU after an action; an attempt checks the idle tasks last,
+ *   timing.stackCheckUs per task checked after its start, so one whose CPU passed its idle loop
+ *   meanwhile has switched (on a captured 6.1 guest, attempt 0 completed so in 1 run of 30);
  * - force switches everyone pending; before 5.18 the module can never be removed after it,
  *   since 5.18 (2957308343fa) only a forced unpatching blocks removal;
  *   reverse flips the target mid-transition; disable after completion starts
@@ -168,8 +171,8 @@ class HybridRun extends Run {
       this.idlePs[cpu] ??= this.global;
       this.idlePending[cpu] = this.idlePs[cpu] !== target;
       if (this.idlePending[cpu]) this.lane(this.m.idle[cpu].name, 'idle', t, 'pending');
-      // The CPU's next pass through the idle loop after running something.
-      this.idleSwitchAt[cpu] = t + this.rng.next() * 2 * this.timing.idleWakeMs;
+      // The CPU's next pass through the idle loop after running something (passes come at random: exponential).
+      this.idleSwitchAt[cpu] = t - Math.log(1 - this.rng.next()) * this.idleLoopMs(cpu);
       // 6.4–6.15 on x86: klp_start_transition turns the cond_resched() hook on by rewriting its static
       // calls. On 6.12 under qemu every idle CPU had been through its idle loop (its idle task switched)
       // by attempt 0, in every transition observed.
@@ -274,6 +277,12 @@ class HybridRun extends Run {
     }
   }
 
+  /** The CPU's mean time between passes through its idle loop: captured, or timing.idleWakeMs. */
+  private idleLoopMs(cpu: number): number {
+    const v = this.m.spec.idleLoopMs?.[cpu];
+    return typeof v === 'number' && v > 0 ? v : this.timing.idleWakeMs;
+  }
+
   /** The CPU passes through its idle loop right after t: its idle task, if pending, switches there. */
   private throughIdleLoop(cpu: number, t: number): void {
     if (this.idlePending[cpu]) this.idleSwitchAt[cpu] = Math.min(this.idleSwitchAt[cpu], t + 0.05);
@@ -303,10 +312,12 @@ class HybridRun extends Run {
 
   private attempt(t: number, first: boolean): void {
     let allDone = true;
+    let checked = 0;
     const tasks = this.m.tasks;
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i];
       if (!this.pending[task.id]) continue;
+      checked++;
       const c = this.cursor(task);
       this.stepTask(c, t);
       if (!this.pending[task.id]) continue;
@@ -323,10 +334,24 @@ class HybridRun extends Run {
         this.taskLane(task, t, 'pending');
       }
     }
+    if (!this.attemptIdle(t, t + (checked * this.timing.stackCheckUs) / 1000)) allDone = false;
+    if (!first) this.retries++;
+    if (!allDone) this.log(t, undefined, 'attempt', `attempt ${this.cnt}: ${this.stall.size} task${this.stall.size === 1 ? '' : 's'} not switched yet`);
+    if (allDone) return this.complete(t);
+    if (this.kernel >= 501 && this.cnt > 0 && this.cnt % this.timing.signalsEvery === 0) this.signals(t);
+    this.cnt++;
+  }
+
+  /**
+   * The idle tasks, checked last (at `at`, after the other tasks): one that passed its idle loop by
+   * then has switched there. False when one still holds the transition.
+   */
+  private attemptIdle(t: number, at: number): boolean {
+    let allDone = true;
     const online = this.m.onlineCpus;
     for (let cpu = 0; cpu < this.m.spec.cpus; cpu++) {
       if (!this.idlePending[cpu]) continue;
-      if (this.idleSwitchAt[cpu] <= t) {
+      if (this.idleSwitchAt[cpu] <= at) {
         this.switchIdle(cpu, this.idleSwitchAt[cpu], 'IDLE_LOOP');
         continue;
       }
@@ -343,13 +368,9 @@ class HybridRun extends Run {
       allDone = false;
       this.stall.set(-1 - cpu, { reason: this.reliable ? 'RUNNING' : 'NO_RELIABLE_STACKTRACE' });
       // 5.16+ kicks the idle CPU (wake_up_if_idle); before, it switches at its next wake-up (drawn at the start).
-      if (this.kernel >= 516) this.throughIdleLoop(cpu, t);
+      if (this.kernel >= 516) this.throughIdleLoop(cpu, at);
     }
-    if (!first) this.retries++;
-    if (!allDone) this.log(t, undefined, 'attempt', `attempt ${this.cnt}: ${this.stall.size} task${this.stall.size === 1 ? '' : 's'} not switched yet`);
-    if (allDone) return this.complete(t);
-    if (this.kernel >= 501 && this.cnt > 0 && this.cnt % this.timing.signalsEvery === 0) this.signals(t);
-    this.cnt++;
+    return allDone;
   }
 
   private signals(t: number): void {
