@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { analyzePatch } from '../server/src/core/analysis';
 import { KernelTree } from '../server/src/core/tree/kernelTree';
 import type { Finding } from '../server/src/core/findings';
+import { noOpVariants } from './lib/noop';
 
 const TARGETS: Record<string, number> = {
   'data-structure': 0.9,
@@ -57,6 +58,7 @@ async function main() {
   const found = new Map<string, number>();
   const rows: Record<string, unknown>[] = [];
   const rewrites = { checked: 0, flagged: [] as string[] };
+  const noop = { fixes: 0, fixesFlagged: [] as string[], variants: new Map<string, { made: number; flagged: number; missed: string[] }>() };
   const t0 = Date.now();
   for (const id of cases) {
     const meta = JSON.parse(readFileSync(join(casesDir, id, 'metadata.json'), 'utf8'));
@@ -87,6 +89,18 @@ async function main() {
       rewrites.checked++;
       if (rewriteErrors.length) rewrites.flagged.push(`${id}: ${rewriteErrors.join(' | ')}`);
     }
+    // The fix changes code: no KLP014 error; its no-op variants must each get one.
+    noop.fixes++;
+    if (findings.some((f) => f.code === 'KLP014' && f.severity === 'error')) noop.fixesFlagged.push(id);
+    for (const v of noOpVariants(readFileSync(join(casesDir, id, 'original.patch'), 'utf8'))) {
+      const s = noop.variants.get(v.kind) ?? { made: 0, flagged: 0, missed: [] };
+      const r = await analyzePatch(v.text, { tree });
+      s.made++;
+      if (r.findings.some((f) => f.code === 'KLP014' && f.severity === 'error')) s.flagged++;
+      else s.missed.push(`${id} (${v.kind}): ${r.findings.filter((f) => f.severity !== 'information').map((f) => f.code).join(' ') || 'no finding above information'}`);
+      r.dispose();
+      noop.variants.set(v.kind, s);
+    }
     rows.push({ id, labels, categories: [...cats.keys()], codes: findings.map((f) => f.code), rewriteErrors });
   }
   const ms = Date.now() - t0;
@@ -115,6 +129,13 @@ async function main() {
     console.log(`\nlivepatch-ready rewrites with an error-severity finding (false positives): ${rewrites.flagged.length} of ${rewrites.checked}`);
     for (const m of rewrites.flagged) console.log('  ' + m);
   }
+  console.log(`\nno functional change (KLP014): real fixes flagged ${noop.fixesFlagged.length} of ${noop.fixes}${noop.fixesFlagged.length ? ` (${noop.fixesFlagged.join(', ')})` : ''}`);
+  for (const [kind, v] of noop.variants) {
+    console.log(`  no-op variants (${kind}, made from each fix's first C hunk): flagged ${v.flagged} of ${v.made}`);
+    for (const m of v.missed) console.log('    missed ' + m);
+    if (v.flagged < v.made) failed = true;
+  }
+  if (noop.fixesFlagged.length) failed = true;
   process.exitCode = failed ? 1 : 0;
 }
 

@@ -56,6 +56,7 @@ const table: CodeInfo[] = [
   { code: 'KLP011', category: 'input', severity: 'warning', title: 'Input beyond a limit of the analysis' },
   { code: 'KLP012', category: 'input', severity: 'warning', title: 'A check failed on this patch' },
   { code: 'KLP013', category: 'summary', severity: 'information', title: 'Checks that need the kernel tree were not made' },
+  { code: 'KLP014', category: 'summary', severity: 'error', title: 'No functional change: nothing for a livepatch to replace' },
   // data-structure
   { code: 'KLP101', category: 'data-structure', severity: 'error', title: 'Struct or union layout changes' },
   { code: 'KLP102', category: 'data-structure', severity: 'error', title: 'Enum values change' },
@@ -103,7 +104,7 @@ const table: CodeInfo[] = [
   // static-call
   { code: 'KLP200', category: 'static-call', severity: 'error', title: 'Static call in patched code' },
   // syscall
-  { code: 'KLP210', category: 'syscall', severity: 'error', title: 'System call body changes' },
+  { code: 'KLP210', category: 'syscall', severity: 'warning', title: 'System call body changes, or a new system call' },
   // special-section
   { code: 'KLP220', category: 'special-section', severity: 'warning', title: 'Inline assembly in patched code' },
   // line-macro

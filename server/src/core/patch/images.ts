@@ -196,20 +196,25 @@ class FileState {
     const next: Ref[] = [];
     let oi = 0;
     let trailingContext = 0;
-    let first = true;
+    // The heading sits above each side's first line: the old side's first is the first line that is not added.
+    let firstPre = true;
+    let firstPost = true;
     for (const l of hunk.lines) {
       if (l.kind === '+') {
         const ref: Ref = -(this.added.length + 1);
         this.added.push({ text: l.text, docLine: l.docLine });
-        if (first && hunk.section) this.refHeadings.set(ref, hunk.section);
+        if (firstPost && hunk.section) this.refHeadings.set(ref, hunk.section);
+        firstPost = false;
         next.push(ref);
         trailingContext = 0;
       } else {
         const ref = this.cur[at + oi++];
-        if (first && hunk.section) {
-          if (ref >= 0 && !this.preHeadings.has(ref)) this.preHeadings.set(ref, hunk.section);
-          if (!this.refHeadings.has(ref)) this.refHeadings.set(ref, hunk.section);
+        if (hunk.section) {
+          if (firstPre && ref >= 0 && !this.preHeadings.has(ref)) this.preHeadings.set(ref, hunk.section);
+          if ((firstPre || (firstPost && l.kind === ' ')) && !this.refHeadings.has(ref)) this.refHeadings.set(ref, hunk.section);
         }
+        firstPre = false;
+        if (l.kind === ' ') firstPost = false;
         if (l.kind === ' ') {
           if (ref >= 0 && !this.preCtxDoc.has(ref)) this.preCtxDoc.set(ref, l.docLine);
           this.refDoc.set(ref, l.docLine);
@@ -221,7 +226,6 @@ class FileState {
           trailingContext = 0;
         }
       }
-      first = false;
     }
     this.cur.splice(at, oldCount, ...next);
     return at + next.length - trailingContext;

@@ -36,6 +36,7 @@ import { moduleRule } from './module';
 import { callbackRule } from './callback';
 import { kpatchMacroRule } from './kpatchMacro';
 import { kernelConfigRule } from './kernelConfig';
+import { noFunctionalChangeRule } from './noFunctionalChange';
 import { append } from '../arrays';
 
 /** What the rules may ask of an indexed kernel tree (implemented by core/index TreeIndex). */
@@ -86,6 +87,7 @@ export interface Rule {
 
 export const RULES: readonly Rule[] = [
   summaryRule,
+  noFunctionalChangeRule,
   coverageRule,
   dataStructureRule,
   staticDataRule,

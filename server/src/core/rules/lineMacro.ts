@@ -11,6 +11,7 @@ import { finding, type Finding } from '../findings';
 import type { Rule } from './index';
 import type { FileAnalysis } from '../analysis';
 import { cFiles, fileRange, hunkOldStart, list, plural } from './util';
+import { noOpReason } from './noFunctionalChange';
 
 /** First post-image line after a hunk (by the document lines its lines show on). */
 function postEnd(f: FileAnalysis, header: number, end: number): number {
@@ -31,6 +32,9 @@ export const lineMacroRule: Rule = {
   id: 'line-macro',
   run(ctx) {
     const out: Finding[] = [];
+    // A patch that changes no code at all gets KLP014, which says the line shift is all it does.
+    const files = ctx.files.filter((f) => !f.binary);
+    if (files.length && files.every((f) => noOpReason(f) !== undefined)) return out;
     for (const f of cFiles(ctx)) {
       // where the numbering of the new file differs from the old one: after a hunk whose lines,
       // counting `#line N` directives (which renumber the next line), do not end in step with the old file
