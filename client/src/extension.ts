@@ -5,6 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { CloseAction, ErrorAction, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { SERVER_NODE_ARGS } from '../../server/src/lsp/launch';
 import { RestartPolicy } from './restarts';
 import { SimulationPanel } from './simulationPanel';
 import { HazardStatus } from './status';
@@ -19,8 +20,8 @@ function settings() {
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const module = context.asAbsolutePath('out/cli.js');
   const serverOptions: ServerOptions = {
-    run: { module, transport: TransportKind.stdio, args: ['serve'] },
-    debug: { module, transport: TransportKind.stdio, args: ['serve'], options: { execArgv: ['--nolazy', '--inspect=6009'] } },
+    run: { module, transport: TransportKind.stdio, args: ['serve'], options: { execArgv: [...SERVER_NODE_ARGS] } },
+    debug: { module, transport: TransportKind.stdio, args: ['serve'], options: { execArgv: [...SERVER_NODE_ARGS, '--nolazy', '--inspect=6009'] } },
   };
   const output = vscode.window.createOutputChannel('Livepatch Lens');
   const restarts = new RestartPolicy();

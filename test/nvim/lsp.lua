@@ -8,7 +8,7 @@ local ok, err = pcall(function()
   local buf = vim.api.nvim_get_current_buf()
   local client_id = vim.lsp.start_client({
     name = 'livepatch-lens',
-    cmd = { os.getenv('KLP_NODE') or 'node', root .. '/out/cli.js', 'serve', '--stdio' },
+    cmd = { os.getenv('KLP_NODE') or 'node', '--max-semi-space-size=4', '--expose-gc', root .. '/out/cli.js', 'serve', '--stdio' },
     root_dir = root,
     settings = { livepatchLens = { debounceMs = 0 } },
   })

@@ -47,6 +47,7 @@ import { reportFile } from '../cli/report';
 import { generateInto, GenerateError } from '../cli/generate';
 import { readSymbolTable, SymbolTableError, type SymbolTable } from '../core/symbols/table';
 import { changeLabel, documentSymbols, foldingRanges, toDiagnostic, type ConvertContext } from './convert';
+import { CloseCollector } from './closeGc';
 import pkg from '../../../package.json';
 
 function isReadableFile(path: string): boolean {
@@ -171,6 +172,8 @@ export function runServer(): void {
 
 export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
+  // A full GC after documents close (with --expose-gc, as clients start it).
+  const collector = new CloseCollector();
   const states = new Map<string, DocState>();
   let settings: Settings = { ...DEFAULTS };
   let workspaceRoots: string[] = [];
@@ -414,6 +417,7 @@ export function startServer(connection: Connection): void {
   // Fired on open too: a document seen for the first time is analysed at once, edits after a pause.
   documents.onDidChangeContent((e) => schedule(e.document.uri, state(e.document.uri).analysis ? settings.debounceMs : 0));
   documents.onDidClose((e) => {
+    collector.freed();
     const s = states.get(e.document.uri);
     if (s?.timer) clearTimeout(s.timer);
     if (s?.running) s.running.cancelled = true;
