@@ -89,6 +89,27 @@ const STRUCT = C(
   '}',
 );
 
+
+test('data-structure from a hunk without function context: members added among member declarations are named and flagged; local variables with statements are not', async () => {
+  const hunk = (lines: string[]) => ['--- a/drivers/misc/widget.c', '+++ b/drivers/misc/widget.c', ...lines, ''].join('\n');
+  let a = await analyzePatch(hunk(['@@ -120,5 +120,7 @@', ' \tspinlock_t lock;', ' \tunsigned int users;', '+\tunsigned int pending;', '+\tvoid (*on_done)(struct widget *w);', ' \tunsigned long flags;', ' \tstruct list_head node;', ' \twait_queue_head_t wq;']));
+  a.dispose();
+  const f = one(a.findings, 'KLP101');
+  assert.equal(f.severity, 'warning');
+  assert.match(f.message, /^drivers\/misc\/widget\.c: this hunk adds pending, on_done among member declarations of a struct this hunk does not name/);
+  assert.match(f.message, /shadow variable/);
+  assert.equal(f.range.start.line, 5, 'on the first added member');
+  // The same lines in a function: declarations followed by statements are locals, not members.
+  a = await analyzePatch(hunk(['@@ -339,5 +339,6 @@', ' \tstruct sk_buff *skb;', ' \tint err;', '+\tu32 len;', ' ', ' \tspin_lock_bh(&xs->rx_lock);', ' \terr = xsk_rcv_check(xs, skb);']));
+  a.dispose();
+  none(a.findings, 'KLP101');
+  // With the kernel tree the struct is named and KLP101 is the usual error.
+  const tree = tempKernelTree({ 'drivers/misc/widget.c': STRUCT });
+  const r = await check('drivers/misc/widget.c', STRUCT, STRUCT.replace('\tunsigned int users;', '\tunsigned int users;\n\tunsigned int pending;'), { tree });
+  const named = one(r.findings, 'KLP101');
+  assert.equal(named.severity, 'error');
+  assert.match(named.message, /struct widget/);
+});
 test('data-structure: an added field is KLP101 with who uses it; enum and typedef changes', async () => {
   const after = STRUCT.replace('\tunsigned long flags;\n};', '\tunsigned long flags;\n\tunsigned int errors;\n};').replace('\tw->users++;\n', '\tw->users++;\n\tif (w->users > 100)\n\t\tw->errors++;\n');
   const { findings, lines } = await check('drivers/misc/widget.c', STRUCT, after);

@@ -12,6 +12,7 @@ import type { FileAnalysis } from '../analysis';
 import type { EntityChange, MemberChange } from '../entities/diff';
 import type { Rule, RuleContext } from './index';
 import { cFiles, label, list, relatedSite } from './util';
+import { unnamedMemberFindings } from './unnamedMembers';
 
 const SENTINEL = /^_*[A-Z0-9_]*(MAX|NR|NUM|COUNT|LAST|END|LIMIT)[A-Z0-9_]*$|^_*NR_/;
 
@@ -111,6 +112,7 @@ export const dataStructureRule: Rule = {
   run(ctx) {
     const out: Finding[] = [];
     for (const f of cFiles(ctx)) {
+      out.push(...unnamedMemberFindings(ctx, f));
       for (const e of f.entities) {
         if (e.change !== 'changed') continue;
         if ((e.kind === 'struct' || e.kind === 'union') && e.members?.length) {
