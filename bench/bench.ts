@@ -32,6 +32,7 @@ import { buildParseSource } from '../server/src/core/syntax/source';
 import { KernelTree } from '../server/src/core/tree/kernelTree';
 import { benchTree, makePatch } from './lib/gen';
 import { serverChurn, serverLatency } from './lib/server';
+import { startup } from './lib/startup';
 import { SERVER_NODE_ARGS } from '../server/src/lsp/launch';
 
 const ROOT = join(__dirname, '..', '..');
@@ -150,6 +151,19 @@ async function main() {
   }
   const widths = rows[0].map((_c, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+
+  // CLI start: `klp-lens check` as a whole process against checkpatch.pl --no-tree on the same 2-hunk patch (target: ratio ≤ 1.0).
+  {
+    const patch = join(ROOT, 'examples', 'kthread-unpark.patch');
+    const s = startup(join(ROOT, 'out', 'cli.js'), patch, '/usr/src/linux-source-6.1/scripts/checkpatch.pl');
+    const ratio = s.checkpatchMs ? s.klpMs / s.checkpatchMs : undefined;
+    console.log(
+      `\nCLI start, whole process, median of ${s.runs} (examples/kthread-unpark.patch):\n` +
+        `  klp-lens check --format json ${s.klpMs.toFixed(0)} ms (without the code cache ${s.klpColdMs.toFixed(0)} ms); node -e 0 ${s.nodeMs.toFixed(0)} ms; ` +
+        (ratio !== undefined ? `checkpatch.pl --no-tree ${s.checkpatchMs!.toFixed(0)} ms → ratio ${ratio.toFixed(2)} ${ratio <= 1 ? 'ok ≤ 1.0' : 'MISSED 1.0'}` : 'checkpatch.pl: linux-source-6.1 is not installed here'),
+    );
+    results.push({ startup: s });
+  }
 
   // Native binding for CLI batch runs: what share of the batch would it save?
   const bigTree = results.find((r) => r.patch === '~20,000 lines' && r.tree === true) as { fullMs: number; bareParseMs: number; nativeParseMs: number | null };

@@ -46,12 +46,10 @@ function copyAssets() {
 
 const builds = [
   { ...common, entryPoints: { client: join(root, 'client/src/extension.ts') }, outdir: out, external: ['vscode'] },
-  {
-    ...common,
-    entryPoints: { cli: join(root, 'server/src/cli/main.ts') },
-    outdir: out,
-    banner: { js: '#!/usr/bin/env node' },
-  },
+  // The CLI and the server: out/klp-lens.js, loaded by the small entry out/cli.js through a V8 code cache (boot.ts).
+  // No import() in it (web-tree-sitter has one): esbuild makes it a require, which a vm.Script can run.
+  { ...common, entryPoints: { 'klp-lens': join(root, 'server/src/cli/main.ts') }, outdir: out, supported: { 'dynamic-import': false } },
+  { ...common, entryPoints: { cli: join(root, 'server/src/cli/boot.ts') }, outdir: out, banner: { js: '#!/usr/bin/env node' } },
 ];
 // The kernel-tree index scans files in worker threads: a bundle of its own, next to cli.js.
 const worker = join(root, 'server/src/core/index/worker.ts');

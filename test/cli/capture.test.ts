@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { FIXTURES, ROOT } from '../helpers';
 import type { FleetResult } from '../../server/src/core/sim/fleet';
@@ -104,7 +104,7 @@ test('capture as a normal user says it needs root, and why', { skip: process.get
   // A copy the unprivileged user can read (a clone under a private temporary folder is not).
   const dir = mkdtempSync(join(tmpdir(), 'klp-nobody-'));
   chmodSync(dir, 0o755);
-  copyFileSync(CLI, join(dir, 'cli.js'));
+  for (const f of ['cli.js', 'klp-lens.js']) copyFileSync(join(dirname(CLI), f), join(dir, f)); // the entry and the bundle it loads
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(dir, 'cli.js'), 'capture'], { encoding: 'utf8', cwd: '/' });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /^klp-lens: must run as root: the kernel stacks in \/proc\/PID\/stack are readable by root only \(running as uid 65534\); run it with sudo\n$/);

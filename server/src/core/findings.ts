@@ -40,6 +40,7 @@ export function sortFindings(list: Finding[]): Finding[] {
       a.range.start.line - b.range.start.line ||
       a.range.start.character - b.range.start.character ||
       ORDER[a.severity] - ORDER[b.severity] ||
-      a.code.localeCompare(b.code),
+      // not localeCompare: its first call sets up ICU collation (~10 ms of a CLI run)
+      (a.code < b.code ? -1 : a.code > b.code ? 1 : 0),
   );
 }
