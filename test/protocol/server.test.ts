@@ -201,6 +201,21 @@ test('server reads livepatchLens.kernelTree from the client and applies hunks to
   }
 });
 
+test('diagnostics use livepatchLens.kernelSymbols: a patched function the target kernel lacks gets KLP340, as in klp-lens check --symbols', async () => {
+  const symbols = join(CACHE_HOME, 'System.map-target');
+  writeFileSync(symbols, 'ffffffff81000000 T _stext\nffffffff81200000 t lens_open\nffffffff81200100 t lens_release\n');
+  const s = start({ kernelTree: TREE_DIR, kernelSymbols: symbols, debounceMs: 10 });
+  try {
+    await s.conn.sendRequest(InitializeRequest.type, { processId: process.pid, rootUri: null, capabilities: { workspace: { configuration: true } }, workspaceFolders: null });
+    await s.conn.sendNotification(InitializedNotification.type, {});
+    await s.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'diff', version: 1, text: readFileSync(patchPath, 'utf8') } });
+    const d = await s.waitFor((p) => p.uri === uri && p.diagnostics.some((x) => x.code === 'KLP340'));
+    assert.match(d.diagnostics.find((x) => x.code === 'KLP340')!.message, /^lens_read\(\) has no symbol in the target kernel \(.*System\.map-target\)/);
+  } finally {
+    await stop(s);
+  }
+});
+
 test('the server publishes the same hazards as klp-lens check (every category the patch triggers)', async () => {
   const { spawnSync } = await import('node:child_process');
   const path = join(FIXTURES, 'patches', 'entities.patch');

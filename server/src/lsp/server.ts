@@ -303,13 +303,8 @@ export function startServer(connection: Connection): void {
         const text = doc.getText();
         injectedFault(text);
         const a = await analyzePatch(text, {
-          tree,
-          kernelVersion: settings.kernelVersion || undefined,
-          parseCache,
+          ...analyzeOptions(),
           resultCache,
-          index,
-          arch: settings.arch || undefined,
-          maxLength: settings.maxPatchBytes,
           isCancelled: () => run.cancelled || budget.exceeded() !== undefined,
           yieldBetweenFiles: () => new Promise((r) => setImmediate(r)),
         });
@@ -501,9 +496,11 @@ export function startServer(connection: Connection): void {
     return symbolsLoaded.table;
   };
 
+  /** The options of every analysis of a document: diagnostics, code actions and their edits. */
   const analyzeOptions = () => ({
     tree,
     index,
+    parseCache,
     symbols: targetSymbols(),
     kernelVersion: settings.kernelVersion || undefined,
     arch: settings.arch || undefined,
