@@ -22,6 +22,9 @@ import {
   ConfigurationRequest,
   ShutdownRequest,
   ExitNotification,
+  CodeActionRequest,
+  CodeActionResolveRequest,
+  type CodeAction,
   type PublishDiagnosticsParams,
 } from 'vscode-languageserver-protocol/node';
 
@@ -204,6 +207,62 @@ export async function serverChurn(cli: string, patches: string[], cycles = 500, 
     await settle();
     const rssEndMiB = rss();
     return { cycles, rssWarmMiB, rssEndMiB, growthPct: ((rssEndMiB - rssWarmMiB) / rssWarmMiB) * 100, msPerCycle };
+  } finally {
+    await server.stop();
+  }
+}
+
+export interface ServerCodeActions {
+  /** Fixable diagnostics of the patch, and code-action lists asked for (one per such diagnostic, repeated). */
+  fixable: number;
+  listMs: number[];
+  resolveMs: number[];
+  listMedianMs: number;
+  resolveMedianMs: number;
+}
+
+/**
+ * Code actions on an open patch as an editor asks for them: the list at each fixable diagnostic
+ * (textDocument/codeAction) and the edit of the first offer (codeAction/resolve), `rounds` times over.
+ */
+export async function serverCodeActions(cli: string, patch: string, fixable: ReadonlySet<string>, opts: { tree?: string; rounds: number; nodeArgs?: string[] }): Promise<ServerCodeActions> {
+  const server = startBenchServer(cli, opts.nodeArgs ?? [], { kernelTree: opts.tree ?? '', debounceMs: 0 });
+  const { conn } = server;
+  let first: PublishDiagnosticsParams | undefined;
+  let seen: () => void = () => undefined;
+  conn.onNotification(PublishDiagnosticsNotification.type, (p) => {
+    if (p.version === 1 && !first) {
+      first = p;
+      seen();
+    }
+  });
+  conn.listen();
+  try {
+    await conn.sendRequest(InitializeRequest.type, {
+      processId: process.pid,
+      rootUri: null,
+      capabilities: { workspace: { configuration: true }, textDocument: { codeAction: { resolveSupport: { properties: ['edit'] }, codeActionLiteralSupport: { codeActionKind: { valueSet: ['quickfix'] } } } } },
+      workspaceFolders: null,
+    });
+    await conn.sendNotification(InitializedNotification.type, {});
+    const uri = pathToFileURL(join(tmpdir(), 'klp-lens-bench-actions.patch')).toString();
+    const published = new Promise<void>((r) => (seen = r));
+    await conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'kernel-patch', version: 1, text: patch } });
+    await published;
+    const targets = first!.diagnostics.filter((d) => fixable.has(String(d.code)));
+    const listMs: number[] = [];
+    const resolveMs: number[] = [];
+    for (let k = 0; k < opts.rounds; k++)
+      for (const d of targets) {
+        let t = performance.now();
+        const actions = ((await conn.sendRequest(CodeActionRequest.type, { textDocument: { uri }, range: d.range, context: { diagnostics: [d] } })) ?? []) as CodeAction[];
+        listMs.push(performance.now() - t);
+        if (!actions[0]) continue;
+        t = performance.now();
+        await conn.sendRequest(CodeActionResolveRequest.type, actions[0]);
+        resolveMs.push(performance.now() - t);
+      }
+    return { fixable: targets.length, listMs, resolveMs, listMedianMs: listMs.length ? median(listMs) : NaN, resolveMedianMs: resolveMs.length ? median(resolveMs) : NaN };
   } finally {
     await server.stop();
   }

@@ -68,6 +68,8 @@ export interface AnalyzeOptions {
   yieldBetweenFiles?: () => Promise<void>;
   /** Keep the syntax trees and parse sources of every file (the caller must call dispose()). */
   keepSyntax?: boolean;
+  /** Keep them for this file only (by path): the others may come from the result cache (a code action's edit). */
+  syntaxFor?: string;
   /** Reuse parsed pre-images of tree files between analyses (the server keeps one). */
   parseCache?: ParseCache;
   /** Reuse the per-file results of files whose part of the patch did not change (the server keeps one; ignored with keepSyntax). */
@@ -274,8 +276,11 @@ function parseSides(fc: FileChange, cache?: ParseCache): { pre?: Side; post?: Si
   return { pre, post };
 }
 
+/** The file's syntax trees outlive its analysis. */
+const keepsSyntax = (fc: FileChange, options: AnalyzeOptions) => options.keepSyntax === true || (options.syntaxFor !== undefined && options.syntaxFor === fc.path);
+
 function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], options: AnalyzeOptions): FileAnalysis {
-  const cache = options.keepSyntax || options.rules === false ? undefined : options.resultCache;
+  const cache = keepsSyntax(fc, options) || options.rules === false ? undefined : options.resultCache;
   const key = cache?.keyOf(fc, set.lines);
   const hit = key !== undefined ? cache!.get(key) : undefined;
   if (hit) {
@@ -290,7 +295,7 @@ function analyzeFile(fc: FileChange, set: PatchSet, findings: Finding[], options
 }
 
 function analyzeFileNow(fc: FileChange, set: PatchSet, findings: Finding[], options: AnalyzeOptions): FileAnalysis {
-  const keepSyntax = options.keepSyntax === true;
+  const keepSyntax = keepsSyntax(fc, options);
   const fa: FileAnalysis = { ...fc, entities: [], facts: emptyFacts() };
   if (fc.binary) {
     findings.push(
@@ -308,7 +313,7 @@ function analyzeFileNow(fc: FileChange, set: PatchSet, findings: Finding[], opti
   try {
     const emptySide = (img: FileChange['pre']): Side => ({ image: img, src: buildParseSource(img), ents: { entities: [], byKey: new Map(), localsOf: () => [] } });
     fa.entities = diffEntities(pre ?? emptySide(fc.pre), post ?? emptySide(fc.post), set.lines);
-    if (options.rules !== false) fa.facts = collectFileFacts(fa.entities, pre, post, undefined, options.keepSyntax ? undefined : options.resultCache?.functions);
+    if (options.rules !== false) fa.facts = collectFileFacts(fa.entities, pre, post, undefined, keepSyntax ? undefined : options.resultCache?.functions);
     const err = firstParseError(fc.path, post, set.lines);
     if (err) findings.push(err);
   } finally {

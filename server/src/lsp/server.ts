@@ -87,6 +87,8 @@ interface FixActionData {
   code: string;
   range: Range;
   message: string;
+  /** The finding's file: only its syntax is rebuilt for the edit, the other files come from the caches. */
+  file?: string;
 }
 
 /** Run after a fix's edit is applied: tells what the fix left to the author. */
@@ -514,7 +516,7 @@ export function startServer(connection: Connection): void {
     if (!doc) return { notes: [], error: 'the document is closed' };
     if (doc.version !== data.version) return { notes: [], error: 'the document changed since the fix was offered; ask for it again' };
     const text = doc.getText();
-    const a = await analyzePatch(text, { ...analyzeOptions(), keepSyntax: true });
+    const a = await analyzePatch(text, { ...analyzeOptions(), ...(data.file ? { syntaxFor: data.file, resultCache } : { keepSyntax: true }) });
     try {
       const finding = a.findings.find((f) => f.code === data.code && f.message === data.message && f.range.start.line === data.range.start.line && f.range.start.character === data.range.start.character);
       const fix = FIXES.find((x) => x.id === data.fix);
@@ -551,7 +553,7 @@ export function startServer(connection: Connection): void {
     for (const f of a.findings) {
       if (!FIXABLE_CODES.has(f.code) || !overlaps(f.range, p.range)) continue;
       for (const offer of fixesFor(ctx, f)) {
-        const data: FixActionData = { uri, version: doc.version, fix: offer.fix.id, code: f.code, range: f.range, message: f.message };
+        const data: FixActionData = { uri, version: doc.version, fix: offer.fix.id, code: f.code, range: f.range, message: f.message, ...(f.file ? { file: f.file } : {}) };
         actions.push({ title: offer.title, kind: CodeActionKind.QuickFix, diagnostics: [toDiagnostic(f, uri, convert())], data });
       }
     }
