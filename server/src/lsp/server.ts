@@ -48,6 +48,7 @@ import { generateInto, GenerateError } from '../cli/generate';
 import { readSymbolTable, SymbolTableError, type SymbolTable } from '../core/symbols/table';
 import { changeLabel, documentSymbols, foldingRanges, toDiagnostic, type ConvertContext } from './convert';
 import { CloseCollector } from './closeGc';
+import { FixAnalyses } from './fixAnalyses';
 import pkg from '../../../package.json';
 
 function isReadableFile(path: string): boolean {
@@ -176,6 +177,8 @@ export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
   // A full GC after documents close (with --expose-gc, as clients start it).
   const collector = new CloseCollector();
+  // The analysis with syntax that code-action edits of one document version share.
+  const fixAnalyses = new FixAnalyses();
   const states = new Map<string, DocState>();
   let settings: Settings = { ...DEFAULTS };
   let workspaceRoots: string[] = [];
@@ -389,6 +392,8 @@ export function startServer(connection: Connection): void {
 
   /** Settings or the tree changed: every open document is analysed again. */
   const reanalyseAll = () => {
+    // new settings, tree or index: the findings the kept fix analysis knows may have changed
+    fixAnalyses.drop();
     for (const st of states.values()) st.version = undefined;
     for (const d of documents.all()) schedule(d.uri, 0);
   };
@@ -412,8 +417,12 @@ export function startServer(connection: Connection): void {
   });
 
   // Fired on open too: a document seen for the first time is analysed at once, edits after a pause.
-  documents.onDidChangeContent((e) => schedule(e.document.uri, state(e.document.uri).analysis ? settings.debounceMs : 0));
+  documents.onDidChangeContent((e) => {
+    fixAnalyses.drop(e.document.uri);
+    schedule(e.document.uri, state(e.document.uri).analysis ? settings.debounceMs : 0);
+  });
   documents.onDidClose((e) => {
+    fixAnalyses.drop(e.document.uri);
     collector.freed();
     const s = states.get(e.document.uri);
     if (s?.timer) clearTimeout(s.timer);
@@ -516,7 +525,9 @@ export function startServer(connection: Connection): void {
     if (!doc) return { notes: [], error: 'the document is closed' };
     if (doc.version !== data.version) return { notes: [], error: 'the document changed since the fix was offered; ask for it again' };
     const text = doc.getText();
-    const a = await analyzePatch(text, { ...analyzeOptions(), ...(data.file ? { syntaxFor: data.file, resultCache } : { keepSyntax: true }) });
+    // Its own syntax trees, not the parse cache's: the cache deletes the trees it evicts, and this analysis is kept.
+    const options = { ...analyzeOptions(), parseCache: undefined, ...(data.file ? { syntaxFor: data.file, resultCache } : { keepSyntax: true }) };
+    const a = await fixAnalyses.get(data.uri, doc.version, data.file, () => analyzePatch(text, options));
     try {
       const finding = a.findings.find((f) => f.code === data.code && f.message === data.message && f.range.start.line === data.range.start.line && f.range.start.character === data.range.start.character);
       const fix = FIXES.find((x) => x.id === data.fix);
@@ -538,8 +549,6 @@ export function startServer(connection: Connection): void {
     } catch (e) {
       if (e instanceof FixError) return { notes: [], error: e.message };
       throw e;
-    } finally {
-      a.dispose();
     }
   };
 
