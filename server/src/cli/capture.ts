@@ -72,6 +72,8 @@ export interface PrecheckCliOptions {
   interval: number;
   seed?: number;
   runs?: number;
+  /** Seconds after the enable the transition is watched (the model's window otherwise, 120 s by default). */
+  within?: number;
   format: 'text' | 'json';
 }
 
@@ -84,6 +86,7 @@ export function runPrecheck(workload: PatchWorkload, patchName: string, opts: Pr
     if (e instanceof CaptureLoadError) throw new CaptureUsageError(e.message);
     throw e;
   }
+  if (opts.within !== undefined) model = { ...model, durationMs: (model.enableAtMs ?? 100) + opts.within * 1000 };
   const r = precheck(model, workload.patch, opts.seed ?? 1, opts.runs ?? 1);
   out(opts.format === 'json' ? JSON.stringify({ patch: patchName, functions: workload.patch.functions, ...r }, null, 2) + '\n' : precheckText(r, patchName));
   return PRECHECK_EXIT[r.verdict];

@@ -293,6 +293,13 @@ const count = (flag: string, max: number) => (v: string) => {
   return n;
 };
 
+/** A positive number of seconds up to `max`. */
+const seconds = (flag: string, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new UsageError(`${flag}: seconds, more than 0 and up to ${max}, got "${v}"`);
+  return n;
+};
+
 /** Bad input found by simulate, capture or precheck becomes a usage error (one line, exit 2). */
 function usage(e: unknown): never {
   if (e instanceof CaptureUsageError || e instanceof SimulateUsageError) throw new UsageError(e.message);
@@ -440,6 +447,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--interval <ms>', 'without --capture: time between snapshots', count('--interval', 60_000), 200)
     .option('--seed <s>', 'random seed (same seed, same output)', parseSeed)
     .option('--runs <n>', 'also precheck with n seeds from --seed and count the verdicts and longest holders they give', count('--runs', MAX_RUNS))
+    .option('--within <seconds>', 'how long you would wait for the transition after the enable before forcing or reverting it (default 120)', seconds('--within', 3600))
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--tree <dir>', 'kernel source tree the patch applies to (default: the current directory if it is one)')
     .option('--no-tree', 'analyse the hunks alone')

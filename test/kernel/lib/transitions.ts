@@ -171,6 +171,8 @@ export interface Timeline {
   attempts: number[];
   /** From "starting patching transition" to attempt 0. */
   startToAttempt0Ms: number;
+  /** The end of the observation window (the guest's LENS-END marker), or null. */
+  endMs: number | null;
 }
 
 const stamp = (line: string): { t: number; msg: string } | undefined => {
@@ -213,6 +215,7 @@ export function timelineOf(dmesg: string[], trace: string[], lp: string, hz: num
     startJiffies: Number(/LENS-JIFFIES (\d+)/.exec(marker.msg)![1]) + Math.round(((t0 - marker.t) * hz) / 1000),
     attempts: calls.filter((t) => t >= t0).map((t) => Math.round(t - t0)),
     startToAttempt0Ms: t0 - start.t,
+    endMs: at(find(/LENS-END/)?.t),
   };
 }
 

@@ -22,6 +22,9 @@ export interface TaskSample {
   stackError?: string;
   /** How many times it has been put on a CPU (the third field of /proc/PID/schedstat), when known. */
   timeslices?: number;
+  /** Its run time and its time waiting on a runqueue, ns (the first two fields of /proc/PID/schedstat). */
+  runNs?: number;
+  waitNs?: number;
 }
 
 export interface Sample {
@@ -97,7 +100,7 @@ class Reader {
   readonly errors: CaptureError[] = [];
   readonly cap: RawCapture = { version: 0, release: '', machine: '', node: '', config: {}, livepatches: [], samples: [], complete: false };
   private sample?: Sample;
-  private task?: { pid: number; tid: number; frames: string[]; stackError?: string; stat?: Omit<TaskSample, 'tid' | 'stack'>; timeslices?: number; line: number };
+  private task?: { pid: number; tid: number; frames: string[]; stackError?: string; stat?: Omit<TaskSample, 'tid' | 'stack'>; timeslices?: number; runNs?: number; waitNs?: number; line: number };
 
   error(line: number, message: string): void {
     if (this.errors.length < MAX_ERRORS) this.errors.push({ line, message });
@@ -108,7 +111,7 @@ class Reader {
     this.task = undefined;
     if (!t || !this.sample) return;
     if (!t.stat) return this.error(t.line, `task ${t.pid}/${t.tid} has no stat line`);
-    this.sample.tasks.push({ ...t.stat, tid: t.tid, stack: t.frames.reverse(), ...(t.stackError ? { stackError: t.stackError } : {}), ...(t.timeslices !== undefined ? { timeslices: t.timeslices } : {}) });
+    this.sample.tasks.push({ ...t.stat, tid: t.tid, stack: t.frames.reverse(), ...(t.stackError ? { stackError: t.stackError } : {}), ...(t.timeslices !== undefined ? { timeslices: t.timeslices, runNs: t.runNs, waitNs: t.waitNs } : {}) });
   }
 
   line(n: number, text: string): void {
@@ -132,8 +135,8 @@ class Reader {
       t.stat = parseStat(rest);
       if (!t.stat) this.error(n, `task ${t.pid}/${t.tid}: not a /proc/PID/stat line`);
     } else if (key === 'schedstat') {
-      const n3 = Number(rest.trim().split(/\s+/)[2]);
-      if (Number.isSafeInteger(n3) && n3 >= 0) t.timeslices = n3;
+      const [run, wait, n3] = rest.trim().split(/\s+/).map(Number);
+      if ([run, wait, n3].every((x) => Number.isSafeInteger(x) && x >= 0)) Object.assign(t, { timeslices: n3, runNs: run, waitNs: wait });
       else this.error(n, `task ${t.pid}/${t.tid}: "schedstat ${rest.slice(0, 40)}" is not run time, wait time and a count`);
     } else if (key === 'k') {
       const name = frameName(rest);

@@ -117,6 +117,29 @@ function intervalOf(cap: RawCapture): number {
 }
 
 /**
+ * The share of the time a thread seen running at every sample held its CPU: its run time over its run
+ * plus runqueue wait time between the first and the last sample (/proc/PID/schedstat). Undefined when
+ * it was seen once, asleep, or without the counts.
+ */
+export function onCpuOf(seen: TaskSample[]): number | undefined {
+  const a = seen[0];
+  const b = seen[seen.length - 1];
+  if (a === b || seen.some((t) => t.state !== 'R') || a.runNs === undefined || b.runNs === undefined || a.waitNs === undefined || b.waitNs === undefined) return undefined;
+  const run = b.runNs - a.runNs;
+  const wait = b.waitNs - a.waitNs;
+  if (run < 0 || wait < 0 || run + wait <= 0) return undefined;
+  return Math.round((run / (run + wait)) * 10_000) / 10_000;
+}
+
+/** A running kernel step of a thread that waited for its CPU part of the time says so (onCpu). */
+function withOnCpu(program: Segment[], seen: TaskSample[]): Segment[] {
+  const share = onCpuOf(seen);
+  const only = program[0];
+  if (share === undefined || share >= 1 || program.length !== 1 || !('kernel' in only)) return program;
+  return [{ ...only, onCpu: share }];
+}
+
+/**
  * Each CPU's mean time between passes through its idle loop, in ms: the times the tasks last seen on
  * it were put on a CPU between the first and the last sample (their /proc/PID/schedstat), over that
  * time. On a mostly idle CPU nearly every one of them ends in the idle loop, where a pending idle task
@@ -179,8 +202,9 @@ export function captureToModel(cap: RawCapture): CapturedModel {
   const possible = cap.cpusPossible?.length ? maxOf(cap.cpusPossible) + 1 : Math.max(1, maxOf([...threads.values()].map((l) => l[l.length - 1].cpu + 1)));
   const online = cap.cpusOnline ?? Array.from({ length: possible }, (_, i) => i);
   for (const [tid, seen] of [...threads].sort((a, b) => a[0] - b[0])) {
-    const program = programOf(seen, intervalMs || 100);
-    if (!program) continue;
+    const steps = programOf(seen, intervalMs || 100);
+    if (!steps) continue;
+    const program = withOnCpu(steps, seen);
     const last = seen[seen.length - 1];
     tasks.push({ name: `pid ${tid} ${last.comm}`, kind: last.kthread ? 'kthread' : 'user', cpu: Math.min(last.cpu, possible - 1), phase: 'start', program });
   }

@@ -93,10 +93,19 @@ function doingOf(step: Segment | undefined, patched: Set<string>): { doing: stri
   return { doing: 'forking or exiting' };
 }
 
-function moveOf(lane: Lane, switched: Lane['changes'][number] | undefined, signals: number[], alt: boolean, horizonMs: number, enable: number): string {
+/** A running step that shares its CPU: how much of the time it holds it, and whether 6.4's cond_resched() switching would move it. */
+interface Sharing {
+  onCpu?: number;
+  before64: boolean;
+}
+
+const pctOf = (x: number) => `${Math.round(x * 1000) / 10}%`;
+
+function moveOf(lane: Lane, switched: Lane['changes'][number] | undefined, signals: number[], alt: boolean, horizonMs: number, enable: number, sharing: Sharing): string {
+  const waits = sharing.onCpu !== undefined ? `it holds its CPU ${pctOf(sharing.onCpu)} of the time, waiting to run the rest` : '';
   if (!switched) {
     const hint = alt ? 'needs force, or a 6.4+ kernel (it switches at cond_resched() there)' : 'needs force';
-    return `holds it for the whole ${sec(horizonMs)} modeled: ${hint}`;
+    return `holds it for the whole ${sec(horizonMs)} modeled${waits ? ` (${waits}; no attempt caught it waiting)` : ''}: ${hint}`;
   }
   const at = switched.timeMs - enable;
   const near = signals.find((s) => Math.abs(s - at) < 5);
@@ -111,10 +120,16 @@ function moveOf(lane: Lane, switched: Lane['changes'][number] | undefined, signa
     case 'FORCE':
       return `only force moves it (~${sec(at)})`;
     case 'STACK_CHECK':
+      if (waits) return `the attempt at ~${sec(at)} catches it waiting for its CPU (${waits})${sharing.before64 ? '; a 6.4+ kernel switches it at its next cond_resched()' : ''}`;
       return `switches at the attempt at ~${sec(at)}, once the patched code is off its stack`;
     default:
       return `switches at ~${sec(at)} (${switched.why ?? 'switch'})`;
   }
+}
+
+function sharingOf(step: Segment | undefined, spec: ModelSpec): Sharing {
+  if (!step || !('kernel' in step) || step.onCpu === undefined || step.onCpu >= 1) return { before64: false };
+  return { onCpu: step.onCpu, before64: !!step.condResched && kernelNumber(spec.kernel) < 604 };
 }
 
 /** `enable`: the run time of the enable; `horizon`: how long after it the run went. */
@@ -131,8 +146,9 @@ function holdersOf(spec: ModelSpec, r: ModelResult, alt: Set<string>, enable: nu
     if (switched && switched.timeMs <= enable) continue;
     const task = byName.get(lane.task);
     // A captured task's program starts where the capture saw it.
-    const { doing, fn } = lane.kind === 'idle' ? { doing: 'the idle task', fn: undefined } : doingOf(task?.program[0], patched);
-    const why = `${lane.task} ${doing}: ${moveOf(lane, switched, r.signalsAtMs ?? [], alt.has(lane.task), horizon, enable)}`;
+    const step = lane.kind === 'idle' ? undefined : task?.program[0];
+    const { doing, fn } = lane.kind === 'idle' ? { doing: 'the idle task', fn: undefined } : doingOf(step, patched);
+    const why = `${lane.task} ${doing}: ${moveOf(lane, switched, r.signalsAtMs ?? [], alt.has(lane.task), horizon, enable, sharingOf(step, spec))}`;
     out.push({ task: lane.task, kind: lane.kind, doing, ...(fn ? { function: fn } : {}), switchedAfterMs: switched ? switched.timeMs - enable : null, ...(switched?.why ? { mechanism: switched.why } : {}), why });
   }
   return out.sort((a, b) => (b.switchedAfterMs ?? Infinity) - (a.switchedAfterMs ?? Infinity) || a.task.localeCompare(b.task));

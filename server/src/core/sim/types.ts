@@ -22,6 +22,13 @@ export type Segment =
       ms: Dist;
       /** Calls cond_resched() every this many ms. */
       condResched?: number;
+      /**
+       * The share of the time it holds its CPU while in this step (default 1); the rest it waits to run
+       * there, given up at a cond_resched() (voluntary preemption), so an attempt can catch it off the CPU
+       * and check its stack. klp-lens capture measures it from /proc/PID/schedstat (run time over run
+       * plus wait time).
+       */
+      onCpu?: number;
       /** Off the CPU, preempted inside the kernel (an interrupt frame on its stack). */
       preempted?: boolean;
       /** A frame the reliable unwinder rejects. */
@@ -183,6 +190,13 @@ export interface Timing {
    * 0.3 to 1.8 ms after klp_start_transition, median 0.55 ms).
    */
   stackCheckUs: number;
+  /**
+   * Hybrid, 6.4–6.15 on x86: how long klp_start_transition takes to rewrite the cond_resched() static
+   * calls before attempt 0, ms. Each call site is live from a point in it (uniform), so a kthread busy
+   * with cond_resched() usually switches itself before attempt 0 checks it (qemu TCG, Debian 6.12:
+   * 33 to 89 ms from "starting patching transition" to attempt 0).
+   */
+  condReschedRewriteMs: number;
   /** Null model: cost of one ftrace (un)registration. */
   nullPerFunctionMs: number;
   /** kGraft: the completion check period (KGR_TIMEOUT). */
@@ -210,6 +224,7 @@ export const DEFAULT_TIMING: Timing = {
   signalsEvery: 15,
   idleWakeMs: 250,
   stackCheckUs: 10,
+  condReschedRewriteMs: 30,
   nullPerFunctionMs: 5,
   kgraftTimeoutMs: 2000,
   kpatchAttempts: 5,

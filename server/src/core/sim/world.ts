@@ -440,6 +440,12 @@ export class Cursor {
     return this.mode === 'sleep' && !!s && 'sleep' in s && !!s.freezable;
   }
 
+  /** The share of the time a running kernel step holds its CPU (1 unless the step says less). */
+  onCpu(): number {
+    const s = this.seg;
+    return this.mode === 'kernel' && s && 'kernel' in s && typeof s.onCpu === 'number' ? s.onCpu : 1;
+  }
+
   /** The cond_resched() period of the current kernel segment, or 0. */
   condResched(): number {
     const s = this.seg;

@@ -11,7 +11,11 @@
  *   or from the timer interrupt of a task running user code), idle tasks in the
  *   idle loop (kicked from 5.16; otherwise at their next wake-up), offline
  *   CPUs' idle tasks at once, kthreads at cond_resched() (6.4–6.15) or on a
- *   freezable sleep in __schedule() (6.16+), both after a stack check of self;
+ *   freezable sleep in __schedule() (6.16+), both after a stack check of self; on x86 the
+ *   cond_resched() sites go live while klp_start_transition rewrites them, before attempt 0
+ *   (timing.condReschedRewriteMs), so a busy kthread usually switches before attempt 0 checks it;
+ * - a running task is not checkable, unless its step shares the CPU (onCpu < 1, from the capture's
+ *   schedstat): then an attempt finds it waiting to run, at a cond_resched(), with the rest's chance;
  * - fake signals every 15th attempt (5.1+): user tasks in interruptible sleep
  *   return to user space (and switch), kthreads are woken and usually sleep again;
  * - completion only at an attempt that finds everyone switched; post_patch then;
@@ -62,6 +66,11 @@ class HybridRun extends Run {
   private postPatchAt: number | null = null;
   private occupancy: Occupancy;
   private readonly rng: Rng;
+  /** Draws whether a running task that shares its CPU is off it at a check, and when its cond_resched() site went live. */
+  private readonly cpuRng: Rng;
+  /** Per task: how long before the transition's start its cond_resched() call site was live (6.4–6.15 x86). */
+  private hookLead = new Map<number, number>();
+  private hookRewritten = false;
   /** The CPU the attempts and actions run on, and the model task that is that context (or -1). */
   private readonly runnerCpu: number;
   private readonly runnerTask: number;
@@ -70,6 +79,7 @@ class HybridRun extends Run {
     super(m, opts);
     this.occupancy = new Occupancy(irqCpus(this));
     this.rng = new Rng(hashSeed(m.seed, 'hybrid/idle'));
+    this.cpuRng = new Rng(hashSeed(m.seed, 'hybrid/on-cpu'));
     this.runnerCpu = Math.min(Math.max(0, m.spec.runner?.cpu ?? 0), Math.max(0, m.onlineCpus - 1));
     const name = m.spec.runner?.task;
     this.runnerTask = name === undefined ? -1 : (m.tasks.find((t) => t.name === name)?.id ?? -1);
@@ -100,14 +110,22 @@ class HybridRun extends Run {
     if (!this.reliable) return { reason: 'NO_RELIABLE_STACKTRACE' };
     const own = atAttempt && c.task.id === this.runnerTask;
     const preemptedByRunner = atAttempt && !own && c.task.cpu === this.runnerCpu && c.running();
-    if (!self && !own && !preemptedByRunner && c.running()) return { reason: 'RUNNING' };
+    // A task sharing its CPU can be waiting to run at the check: off the CPU, it yielded at cond_resched().
+    const waiting = atAttempt && !self && !own && !preemptedByRunner && c.running() && this.waitsToRun(c);
+    if (!self && !own && !preemptedByRunner && !waiting && c.running()) return { reason: 'RUNNING' };
     const arch = this.m.spec.arch;
-    const preempted = c.preempted() || (preemptedByRunner && c.mode === 'kernel');
+    const preempted = c.preempted() || ((preemptedByRunner || (waiting && !c.condResched())) && c.mode === 'kernel');
     if (c.unreliable() || (preempted && arch.unwinder === 'fp') || c.depth() >= (arch.maxStackEntries ?? 100)) return { reason: 'UNRELIABLE_STACK' };
     const f = c.frameNot(this.target, this.m.patched);
     if (f) return inUse(c, f);
     this.switchTask(c, this.target, t, mechanism);
     return undefined;
+  }
+
+  /** A running kernel step that shares its CPU (onCpu < 1) is off it at this check with the rest's chance. */
+  private waitsToRun(c: Cursor): boolean {
+    const share = c.onCpu();
+    return c.mode === 'kernel' && share < 1 && this.cpuRng.next() >= share;
   }
 
   /** Walks a pending task to t, giving the scheduler hooks their chance on the way. */
@@ -144,11 +162,12 @@ class HybridRun extends Run {
     }
     const cr = c.condResched();
     if (!cr) return;
-    const from = Math.max(c.start, this.hookSince);
-    const p = c.start + cr * Math.max(1, Math.ceil((from - c.start) / cr));
+    // Its cond_resched() calls come every cr ms from the step's start; the first after its site went live counts.
+    const from = Math.max(c.start, this.hookSince - this.leadOf(id));
+    const p = c.start + cr * (Math.floor((from - c.start) / cr) + 1);
     if (p >= c.end || p > upto) return;
     this.hookChecked[id] = c.steps;
-    const r = this.tryTask(c, p, true, 'SCHED_HOOK');
+    const r = this.tryTask(c, Math.max(p, this.hookSince), true, 'SCHED_HOOK');
     if (r) this.stall.set(id, r);
   }
 
@@ -178,6 +197,9 @@ class HybridRun extends Run {
       // by attempt 0, in every transition observed.
       if (this.condReschedPatching) this.idleSwitchAt[cpu] = t;
     }
+    // The sites are rewritten only when the hook was off (a reverse finds it on).
+    this.hookLead.clear();
+    this.hookRewritten = this.hookSince === Infinity;
     if (this.kernel >= 604) this.hookSince = t;
   }
 
@@ -286,6 +308,17 @@ class HybridRun extends Run {
   /** The CPU passes through its idle loop right after t: its idle task, if pending, switches there. */
   private throughIdleLoop(cpu: number, t: number): void {
     if (this.idlePending[cpu]) this.idleSwitchAt[cpu] = Math.min(this.idleSwitchAt[cpu], t + 0.05);
+  }
+
+  /**
+   * How long before the transition's start the task's cond_resched() site was live: klp_start_transition
+   * rewrites the sites before attempt 0 (timing.condReschedRewriteMs), this one at a uniform point of it.
+   */
+  private leadOf(id: number): number {
+    if (!this.condReschedPatching || !this.hookRewritten) return 0;
+    let lead = this.hookLead.get(id);
+    if (lead === undefined) this.hookLead.set(id, (lead = this.cpuRng.next() * this.timing.condReschedRewriteMs));
+    return lead;
   }
 
   /** klp_start_transition rewrites the cond_resched() static calls (6.4–6.15, x86 PREEMPT_DYNAMIC). */
