@@ -39,6 +39,8 @@ import { Rng, hashSeed } from '../rng';
 import type { Cursor, Machine, Task, Version } from '../world';
 import type { AdminAction, ModelResult } from '../types';
 
+const NO_LEAD = { lead: 0, phase: 0 };
+
 /** A timer tick (HZ=250): a task running user code returns to user mode from an interrupt within this long. */
 const TICK_MS = 4;
 
@@ -68,8 +70,11 @@ class HybridRun extends Run {
   private readonly rng: Rng;
   /** Draws whether a running task that shares its CPU is off it at a check, and when its cond_resched() site went live. */
   private readonly cpuRng: Rng;
-  /** Per task: how long before the transition's start its cond_resched() call site was live (6.4–6.15 x86). */
-  private hookLead = new Map<number, number>();
+  /**
+   * Per task (6.4–6.15 x86): how long before the transition's start its cond_resched() call site was
+   * live, and the phase of its calls (a fraction of their period).
+   */
+  private hookLead = new Map<number, { lead: number; phase: number }>();
   private hookRewritten = false;
   /** The CPU the attempts and actions run on, and the model task that is that context (or -1). */
   private readonly runnerCpu: number;
@@ -162,9 +167,12 @@ class HybridRun extends Run {
     }
     const cr = c.condResched();
     if (!cr) return;
-    // Its cond_resched() calls come every cr ms from the step's start; the first after its site went live counts.
-    const from = Math.max(c.start, this.hookSince - this.leadOf(id));
-    const p = c.start + cr * (Math.floor((from - c.start) / cr) + 1);
+    // Its cond_resched() calls come every cr ms (from the step's start, at a phase where the sites were
+    // rewritten); the first after its site went live counts.
+    const { lead, phase } = this.siteOf(id);
+    const from = Math.max(c.start, this.hookSince - lead);
+    const first = c.start + phase * cr;
+    const p = first + cr * (Math.floor((from - first) / cr) + 1);
     if (p >= c.end || p > upto) return;
     this.hookChecked[id] = c.steps;
     const r = this.tryTask(c, Math.max(p, this.hookSince), true, 'SCHED_HOOK');
@@ -314,11 +322,11 @@ class HybridRun extends Run {
    * How long before the transition's start the task's cond_resched() site was live: klp_start_transition
    * rewrites the sites before attempt 0 (timing.condReschedRewriteMs), this one at a uniform point of it.
    */
-  private leadOf(id: number): number {
-    if (!this.condReschedPatching || !this.hookRewritten) return 0;
-    let lead = this.hookLead.get(id);
-    if (lead === undefined) this.hookLead.set(id, (lead = this.cpuRng.next() * this.timing.condReschedRewriteMs));
-    return lead;
+  private siteOf(id: number): { lead: number; phase: number } {
+    if (!this.condReschedPatching || !this.hookRewritten) return NO_LEAD;
+    let site = this.hookLead.get(id);
+    if (!site) this.hookLead.set(id, (site = { lead: this.cpuRng.next() * this.timing.condReschedRewriteMs, phase: this.cpuRng.next() }));
+    return site;
   }
 
   /** klp_start_transition rewrites the cond_resched() static calls (6.4–6.15, x86 PREEMPT_DYNAMIC). */
