@@ -55,6 +55,7 @@ void (async () => {
     process.exit(2);
   }
   let ours = 0;
+  let full = 0;
   let theirs = 0;
   for (const id of readdirSync(cases).sort()) {
     const rewritten = join(cases, id, 'rewritten.patch');
@@ -74,11 +75,17 @@ void (async () => {
     const run = await fixPatch(text, new Set(['KLP101', 'KLP140']), useTree ? { tree } : {});
     const tr = traits(run.text);
     if (run.applied.length) ours++;
+    // fully: nothing of the data change is left (no KLP101 error, no KLP140) once the fixes ran
+    const check = await analyzePatch(run.text, useTree ? { tree } : {});
+    check.dispose();
+    const left = check.findings.filter((f) => (f.code === 'KLP101' && f.severity === 'error') || f.code === 'KLP140');
+    if (run.applied.length && left.length === 0) full++;
     console.log(`${id}${tree ? (useTree ? ' (applies to the tree)' : ' (hunks only: does not apply to the tree)') : ''}`);
     console.log(`  hand-made: ${show(traits(hand))}`);
     console.log(`  ours:      ${run.applied.length ? show(tr) : 'no conversion'}${run.applied.length ? ` (${run.applied.map((a) => a.code).join(', ')})` : ''}`);
     for (const r of run.refused) console.log(`  refused ${r.code}: ${r.reason}`);
+    if (run.applied.length && left.length) console.log(`  left: ${left.map((f) => `${f.code} ${f.message.slice(0, 90)}…`).join('; ')}`);
     for (const f of run.remaining) console.log(`  still ${f.code}: ${f.message.slice(0, 120)}…`);
   }
-  console.log(`\n${theirs} hand-made rewrites use shadow variables; our fixes converted something in ${ours} of their original patches (hunks only).`);
+  console.log(`\n${theirs} hand-made rewrites use shadow variables; our fixes converted something in ${ours} of their original patches and all of the data change in ${full} (no KLP101 error or KLP140 left)${tree ? '' : ' (hunks only)'}.`);
 })();

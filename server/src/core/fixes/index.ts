@@ -22,6 +22,7 @@ import { lineDirectivesFix } from './lineDirectives';
 import { initCallbacksFix } from './initCallbacks';
 import { shadowFieldFix, shadowLockFix } from './shadowField';
 import { semanticMarkerFix } from './semanticMarker';
+import { keepDeclarationFix } from './keepDeclaration';
 
 export { FixError };
 
@@ -63,7 +64,7 @@ export interface Fix {
   plan(ctx: FixContext, finding: Finding): FixPlan;
 }
 
-export const FIXES: readonly Fix[] = [staticKeyFix, staticCallFix, syscallFix, lineDirectivesFix, initCallbacksFix, shadowFieldFix, shadowLockFix, semanticMarkerFix];
+export const FIXES: readonly Fix[] = [staticKeyFix, staticCallFix, syscallFix, lineDirectivesFix, initCallbacksFix, shadowFieldFix, shadowLockFix, keepDeclarationFix, semanticMarkerFix];
 
 export const FIXABLE_CODES: ReadonlySet<string> = new Set(FIXES.flatMap((f) => f.codes));
 

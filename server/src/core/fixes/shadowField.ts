@@ -27,6 +27,7 @@ import type { Entity } from '../entities/extract';
 import { declaratorName } from '../entities/extract';
 import type { FunctionFacts } from '../facts/extract';
 import type { Node } from '../syntax/parser';
+import type { Side } from '../entities/diff';
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
 import { Editors, fileOf, imageLine, nodesOf, postEntity, postSide, PostEditor } from './edit';
@@ -47,6 +48,10 @@ interface Member {
   lockInit?: string;
   /** Post-image lines of the declaration (and of the comment lines the patch added right above it). */
   lines: number[];
+  /** What stands in their place: the declaration without this declarator, when it declares others too. */
+  replacement?: string[];
+  /** The declaration's type is before the hunk (a bitfield held as unsigned int). */
+  typeOutOfView?: boolean;
   file: FileAnalysis;
 }
 
@@ -81,9 +86,8 @@ function memberOf(f: FileAnalysis, structEntity: Entity, field: string): Member 
     if (!decl) continue;
     const d = decl.childrenForFieldName('declarator').find((x) => x && declaratorName(x)?.text === field);
     if (!d) continue;
-    if (decl.childrenForFieldName('declarator').length > 1) throw new FixError(`${field} is declared together with other fields on one line; split the declaration first`);
-    const typeNode = decl.childForFieldName('type');
-    const base = (typeNode ? side.src.raw.slice(typeNode.startIndex, typeNode.endIndex) : '').replace(/\s+/g, ' ').trim();
+    const others = decl.childrenForFieldName('declarator').length > 1;
+    const { base, outOfView } = declaredType(side, decl, field);
     const qualifiers = decl.children.filter((c) => c?.type === 'type_qualifier').map((c) => c!.text);
     const dText = side.src.raw.slice(d.startIndex, d.endIndex);
     const stars = (dText.match(/\*/g) ?? []).length;
@@ -97,6 +101,11 @@ function memberOf(f: FileAnalysis, structEntity: Entity, field: string): Member 
     if (first < 0 || last < first) throw new FixError(`the declaration of ${field} is not in the patch`);
     const lines: number[] = [];
     for (let i = first; i <= last; i++) lines.push(i);
+    if (others) {
+      if (last - first !== decl.endPosition.row - decl.startPosition.row) throw new FixError(`the declaration of ${field} is not all in the patch`);
+      const tag = structEntity.name;
+      return { structType: `${structEntity.kind} ${tag}`, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lockInit: LOCKS[base]?.init, lines, replacement: withoutDeclarator(side, decl, d), ...(outOfView ? { typeOutOfView: true } : {}), file: f };
+    }
     // comment lines the patch added right above the field go with it
     for (let i = first - 1; i >= 0 && f.post.changed[i] && /^\s*(\/\*|\*|\/\/)/.test(f.post.lines[i] ?? ''); i--) lines.unshift(i);
     // and a blank line it added after them, when the block stood between blank lines
@@ -105,9 +114,50 @@ function memberOf(f: FileAnalysis, structEntity: Entity, field: string): Member 
     if (f.post.changed[after] && f.post.lines[after]?.trim() === '' && f.post.lines[before]?.trim() === '') lines.push(after);
     const tag = structEntity.name;
     const structType = `${structEntity.kind} ${tag}`;
-    return { structType, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lockInit: LOCKS[base]?.init, lines, file: f };
+    return { structType, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lockInit: LOCKS[base]?.init, lines, ...(outOfView ? { typeOutOfView: true } : {}), file: f };
   }
   throw new FixError(`no field ${field} in the new ${structEntity.kind} ${structEntity.name}`);
+}
+
+/**
+ * The base type of a member's declaration. A bitfield declaration that starts before the hunk (its
+ * first declarator missing, the type taken for it) has its type out of view: the shadow holds the
+ * value as an unsigned int, wide enough for any bitfield the kernel declares.
+ */
+function declaredType(side: Side, decl: Node, field: string): { base: string; outOfView?: true } {
+  const first = decl.childrenForFieldName('declarator')[0];
+  if (first && (first.isMissing || first.text === '')) {
+    if (!decl.children.some((c) => c?.type === 'bitfield_clause')) throw new FixError(`the type of ${field}'s declaration is before the hunk; a kernel tree shows it`);
+    return { base: 'unsigned int', outOfView: true };
+  }
+  const typeNode = decl.childForFieldName('type');
+  return { base: (typeNode ? side.src.raw.slice(typeNode.startIndex, typeNode.endIndex) : '').replace(/\s+/g, ' ').trim() };
+}
+
+/**
+ * The lines of a declaration of several members without the declarator `d` (with its bitfield and the
+ * comma that joined it to its neighbour), as they stand in the post-image.
+ */
+function withoutDeclarator(side: Side, decl: Node, d: Node): string[] {
+  const raw = side.src.raw;
+  const kids = decl.children.filter((c): c is Node => !!c);
+  const at = kids.findIndex((c) => c.startIndex === d.startIndex && c.type === d.type);
+  let end = at;
+  if (kids[end + 1]?.type === 'bitfield_clause') end++;
+  let cutFrom: number;
+  let cutTo: number;
+  if (kids[at - 1]?.type === ',') {
+    cutFrom = kids[at - 2]?.endIndex ?? kids[at - 1].startIndex;
+    cutTo = kids[end].endIndex;
+  } else {
+    cutFrom = kids[at].startIndex;
+    const next = kids[end + 1]?.type === ',' ? kids[end + 2] : undefined;
+    cutTo = next ? next.startIndex : kids[end].endIndex;
+  }
+  const lineStart = raw.lastIndexOf('\n', decl.startIndex - 1) + 1;
+  const nl = raw.indexOf('\n', decl.endIndex);
+  const lineEnd = nl < 0 ? raw.length : nl;
+  return (raw.slice(lineStart, cutFrom) + raw.slice(cutTo, lineEnd)).split('\n');
 }
 
 interface Use {
@@ -230,7 +280,9 @@ export const shadowFieldFix = {
     const editor = (file: FileAnalysis) => editors.get(file);
     // the struct keeps its layout
     for (const l of m.lines) editor(f).remove(l);
+    if (m.replacement) editor(f).insertBefore(m.lines[0], m.replacement);
     const notes: string[] = [];
+    if (m.typeOutOfView) notes.push(`The type of ${m.field}'s declaration is before the hunk: the shadow holds the bitfield as unsigned int; a kernel tree shows the declared type.`);
     const base = ident(`${m.tag}_${m.field}`);
     const id = `KLP_SHADOW_${base.toUpperCase()}`;
     const patchName = ctx.analysis.set.patches[0]?.header ? ctx.analysis.set.lines.find((l) => /^Subject:/i.test(l)) ?? '' : f.path;
@@ -406,6 +458,7 @@ export const shadowLockFix = {
     const editors = new Editors();
     const editor = (file: FileAnalysis) => editors.get(file);
     for (const l of m.lines) editor(f).remove(l);
+    if (m.replacement) editor(f).insertBefore(m.lines[0], m.replacement);
     const base = ident(`${m.tag}_${m.field}`);
     const id = `KLP_SHADOW_${base.toUpperCase()}`;
     const subject = ctx.analysis.set.lines.find((l) => /^Subject:/i.test(l)) ?? f.path;

@@ -79,7 +79,7 @@ function structFinding(ctx: RuleContext, f: FileAnalysis, e: EntityChange, m: Me
   } else {
     message += ' Keep the layout and express the fix in code, or move the new meaning into a shadow variable.';
   }
-  return finding('KLP101', message, m.range ?? e.range, { file: f.path, related, data: { entity: e.key, struct: typeName, member: m.name, change: m.change, decl: m.new ?? m.old } });
+  return finding('KLP101', message, m.range ?? e.range, { file: f.path, related, data: { entity: e.key, struct: typeName, member: m.name, change: m.change, decl: m.new ?? m.old, ...(m.change === 'retyped' ? { old: m.old } : {}) } });
 }
 
 function enumFinding(f: FileAnalysis, e: EntityChange, m: MemberChange): Finding {
