@@ -18,9 +18,14 @@
  *    shipped livepatches mostly did: nothing to allocate, no object without a
  *    lock; `*_init(&x->lock)` calls go away.
  *
- * What cannot be converted mechanically (a write inside an expression, an
- * aggregate field other than counters and list heads, a lock shared between
- * files) is refused with the reason.
+ *  - a plain struct field is a zeroed shadow: reads of it or its members go through
+ *    `klp_<S>_<f>_peek(obj)` (a zeroed stand-in for objects without one), writes
+ *    through the get_or_alloc helper, `sizeof(x->f)` becomes `sizeof(T)`;
+ *  - a field added to a declaration of several leaves it; the declaration goes back.
+ *
+ * What cannot be converted mechanically (a write inside an expression, a field
+ * that needs its initialiser and owner such as a work item or a timer, a lock
+ * shared between files) is refused with the reason.
  */
 import type { FileAnalysis } from '../analysis';
 import type { Entity } from '../entities/extract';
@@ -33,7 +38,7 @@ import { FixError } from './patchEdit';
 import { Editors, fileOf, imageLine, nodesOf, postEntity, postSide, PostEditor } from './edit';
 import { allocationSites, definitionsSpot, fnv1a, freeSites, ident, insertAt, objectOf, placeDefinitions, replaceStatement, statementOf } from './shadow';
 
-type Kind = 'scalar' | 'counter' | 'list' | 'lock';
+type Kind = 'scalar' | 'counter' | 'list' | 'lock' | 'aggregate';
 
 interface Member {
   structType: string; // "struct lens_dev"
@@ -68,13 +73,16 @@ const LOCK_DECL = /^(spinlock_t|raw_spinlock_t|rwlock_t|struct mutex|struct rw_s
 const COUNTERS = /^(atomic_t|atomic64_t|atomic_long_t|refcount_t)$/;
 const PURE_READERS = /^(atomic_read|atomic64_read|atomic_long_read|refcount_read|list_empty|list_empty_careful)$/;
 
+/** Aggregates a zeroed shadow would leave broken: they need their initialiser (and work items their owner). */
+const NEEDS_INIT = /^(struct (work_struct|delayed_work|rcu_work|timer_list|hrtimer|completion|kref|kthread_work|kthread_delayed_work|xarray|idr|ida|swait_queue_head|srcu_struct|percpu_ref|mutex|rw_semaphore|semaphore)|wait_queue_head_t|spinlock_t|seqcount_t|seqlock_t)$/;
+
 function kindOf(type: string, pointer: boolean, array: boolean): Kind | undefined {
   if (array) return undefined;
   if (pointer) return 'scalar';
   if (LOCKS[type]) return 'lock';
   if (COUNTERS.test(type)) return 'counter';
   if (type === 'struct list_head') return 'list';
-  if (/^(struct|union)\s/.test(type)) return undefined;
+  if (/^(struct|union)\s/.test(type)) return NEEDS_INIT.test(type) ? undefined : 'aggregate';
   return 'scalar';
 }
 
@@ -95,7 +103,7 @@ function memberOf(f: FileAnalysis, structEntity: Entity, field: string): Member 
     if (/\(/.test(dText)) throw new FixError(`${field} is a function pointer or a complex declarator; convert it by hand`);
     const type = [...qualifiers.filter((q) => q !== 'volatile'), base].join(' ') + (stars ? ' ' + '*'.repeat(stars) : '');
     const kind = kindOf(base, stars > 0, array);
-    if (!kind) throw new FixError(`${field} (${type}${array ? ', an array' : ''}) is not a scalar, counter, list head or lock; convert it by hand`);
+    if (!kind) throw new FixError(NEEDS_INIT.test(base) && !array ? `${field} (${type}) needs its initialiser and its owner (a zeroed shadow copy would not work); convert it by hand` : `${field} (${type}${array ? ', an array' : ''}) is not a scalar, counter, list head, lock or plain struct; convert it by hand`);
     const first = imageLine(side, decl);
     const last = side.src.toImage[decl.endPosition.row] ?? -1;
     if (first < 0 || last < first) throw new FixError(`the declaration of ${field} is not in the patch`);
@@ -165,7 +173,29 @@ interface Use {
   fn: Entity;
   facts: FunctionFacts;
   node: Node; // the field_expression
-  how: 'read' | 'write' | 'address';
+  how: 'read' | 'write' | 'address' | 'size';
+}
+
+/** The expression a use of an aggregate x->f stands in: x->f itself, or x->f.a[i].b for a member of it. */
+function outerOf(n: Node): Node {
+  let o = n;
+  const member = (p: Node) => p.type === 'field_expression' && p.children.some((c) => c?.type === '.');
+  while (o.parent && (member(o.parent) || (o.parent.type === 'subscript_expression' && o !== n)) && o.parent.childForFieldName('argument')?.id === o.id) o = o.parent;
+  return o;
+}
+
+/**
+ * How a use of x->f is used: written, its address taken, its size asked, or read. For an aggregate, a
+ * member of it counts as the field (x->f.a = v writes f); for the rest only x->f itself does (x->p->a = v reads p).
+ */
+function accessKind(n: Node, aggregate: boolean): Use['how'] {
+  const o = aggregate ? outerOf(n) : n;
+  let p = o.parent;
+  while (p?.type === 'parenthesized_expression') p = p.parent;
+  if (p?.type === 'sizeof_expression') return 'size';
+  if (p?.type === 'pointer_expression' && p.text.startsWith('&')) return 'address';
+  if ((p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === o.id) || p?.type === 'update_expression') return 'write';
+  return 'read';
 }
 
 /** The field_expression nodes of changed functions that are this member (by the facts' resolved types). */
@@ -188,11 +218,7 @@ function usesOf(ctx: FixContext, m: Member): Use[] {
         if (!access) continue;
         const exact = access.resource === wanted || access.resource.startsWith(wanted + '[');
         if (!exact && !ownerUnknown(access.resource)) continue; // another struct's field of that name
-        const p = n.parent;
-        let how: Use['how'] = 'read';
-        if (p?.type === 'pointer_expression' && p.text.startsWith('&')) how = 'address';
-        else if ((p?.type === 'assignment_expression' && p.childForFieldName('left')?.id === n.id) || p?.type === 'update_expression') how = 'write';
-        (exact ? typed : unresolved).push({ file: f, fn, facts, node: n, how });
+        (exact ? typed : unresolved).push({ file: f, fn, facts, node: n, how: accessKind(n, m.kind === 'aggregate') });
       }
     }
   }
@@ -251,6 +277,27 @@ function rewriteLockUses(m: Member, uses: Use[], editor: (f: FileAnalysis) => Po
     const amp = u.node.parent!;
     ed.replace(imageLine(side, amp), amp.startPosition.column, amp.endPosition.column - amp.startPosition.column, replacement(objectOf(side, u.node)));
   }
+}
+
+interface Span {
+  from: number;
+  to: number;
+  text: string;
+}
+
+/** sizeof(x->f) (the whole sizeof, parentheses included) → sizeof(T). */
+function sizeSpan(n: Node, T: string): Span {
+  let p = n.parent;
+  while (p && p.type !== 'sizeof_expression') p = p.parent;
+  if (!p) throw new FixError(`no sizeof around ${n.text}`);
+  return { from: p.startIndex, to: p.endIndex, text: `sizeof(${T})` };
+}
+
+/** A statement's text with spans of it replaced. */
+function spliced(raw: string, stmt: Node, spans: Span[]): string {
+  let text = raw.slice(stmt.startIndex, stmt.endIndex);
+  for (const sp of [...spans].sort((a, b) => b.from - a.from)) text = text.slice(0, sp.from - stmt.startIndex) + sp.text + text.slice(sp.to - stmt.startIndex);
+  return text;
 }
 
 /** The statement of a block (a child of a `{ }`) that contains a node: where a line can go before it. */
@@ -330,6 +377,9 @@ export const shadowFieldFix = {
     const ptrT = T.endsWith('*') ? T : T + ' ';
     const firstUse = new Map<FileAnalysis, number>();
     const handled = new Set<number>();
+    // statements that write the field: reads of it inside them are rewritten with them
+    const writes = new Set(uses.filter((u) => u.how === 'write' || u.how === 'address').map((u) => statementOf(u.node)?.id).filter((x) => x !== undefined));
+    const inWrite = (u: Use) => u.how === 'read' && writes.has(statementOf(u.node)?.id ?? -1);
     for (const u of uses) {
       const side = postSide(u.file);
       const ed = editor(u.file);
@@ -340,6 +390,13 @@ export const shadowFieldFix = {
       if (inl) {
         const stmtStart = imageLine(side, blockStatementOf(u.node));
         firstUse.set(u.file, Math.min(firstUse.get(u.file) ?? Infinity, stmtStart >= 0 ? stmtStart : line));
+      }
+      if (u.how === 'size' || inWrite(u)) continue; // sizeof(x->f) after the statements; reads with their statement
+      if (u.how === 'read' && m.kind === 'aggregate') {
+        if (inl) throw new FixError(`reading ${m.field} (${T}) needs a helper at file scope, and the file scope of ${u.file.path} is not in the patch; a kernel tree is needed`);
+        need(u.file, 'peek');
+        ed.replace(line, u.node.startPosition.column, u.node.endPosition.column - u.node.startPosition.column, `(*klp_${base}_peek(${obj}))`);
+        continue;
       }
       if (u.how === 'read') {
         if (m.kind !== 'scalar') throw new FixError(`${u.fn.name}() reads ${m.field} (${T}) by value; convert it by hand`);
@@ -370,10 +427,13 @@ export const shadowFieldFix = {
       handled.add(stmt.id);
       need(u.file, 'ptr');
       const sv = `klp_${m.field}`;
-      const stmtText = side.src.raw.slice(stmt.startIndex, stmt.endIndex);
-      const target = side.src.raw.slice(amp.startIndex, amp.endIndex);
-      const k = amp.startIndex - stmt.startIndex;
-      const replaced = stmtText.slice(0, k) + (u.how === 'address' ? sv : `(*${sv})`) + stmtText.slice(k + target.length);
+      const spans: Span[] = [{ from: amp.startIndex, to: amp.endIndex, text: u.how === 'address' ? sv : `(*${sv})` }];
+      for (const z of uses) {
+        if (z.file !== u.file || z === u || statementOf(z.node)?.id !== stmt.id) continue;
+        if (z.how === 'size') spans.push(sizeSpan(z.node, T));
+        else if (inWrite(z)) spans.push({ from: z.node.startIndex, to: z.node.endIndex, text: `(*${sv})` });
+      }
+      const replaced = spliced(side.src.raw, stmt, spans);
       const decl = inl ? `${ptrT}*${sv} = klp_shadow_get_or_alloc(${obj}, ${id}, sizeof(${T}), ${gfp}, NULL, NULL);` : `${ptrT}*${sv} = klp_${base}(${obj}, ${gfp});`;
       replaceStatement(
         ed,
@@ -382,6 +442,19 @@ export const shadowFieldFix = {
         (indent) => [`${indent}{`, `${indent}\t${decl}`, '', `${indent}\tif (${sv})`, `${indent}\t\t${replaced.replace(/\n\s*/g, ' ')}`, `${indent}}`],
         `{ ${decl} if (${sv}) ${replaced.replace(/\n\s*/g, ' ')} }`,
       );
+    }
+
+    // sizeof(x->f) outside the rewritten statements
+    for (const z of uses) {
+      if (z.how !== 'size') continue;
+      const stmt = statementOf(z.node);
+      if (stmt && handled.has(stmt.id)) continue;
+      const zs = postSide(z.file);
+      const span = sizeSpan(z.node, T);
+      const at = zs.src.raw.lastIndexOf('\n', span.from - 1) + 1;
+      const zLine = imageLine(zs, z.node);
+      if (zs.src.raw.slice(span.from, span.to).includes('\n')) throw new FixError(`sizeof(…->${m.field}) in ${z.fn.name}() spans lines; convert it by hand`);
+      editor(z.file).replace(zLine, span.from - at, span.to - span.from, span.text);
     }
 
     // klp_shadow_free where the patched files free the object
@@ -410,7 +483,9 @@ export const shadowFieldFix = {
       if (what.has('read')) helpers.push('', `static ${T} klp_${base}_read(${m.structType} *obj)`, '{', `\t${T.endsWith('*') ? T : T + ' '}*sv = klp_shadow_get(obj, ${id});`, '', `\treturn sv ? *sv : 0;`, '}');
       if (what.has('peek')) {
         const none = m.kind === 'list' ? `static struct list_head klp_${base}_none = LIST_HEAD_INIT(klp_${base}_none);` : `static ${T} klp_${base}_none;`;
-        helpers.push('', `/* what objects without a shadow show to readers: an empty ${m.kind === 'list' ? 'list' : 'counter'} (never written) */`, none, '', `static ${T} *klp_${base}_peek(${m.structType} *obj)`, '{', `\t${T} *sv = klp_shadow_get(obj, ${id});`, '', `\treturn sv ? sv : &klp_${base}_none;`, '}');
+        const shows = m.kind === 'list' ? 'an empty list' : m.kind === 'aggregate' ? `a zeroed ${T}` : 'an empty counter';
+        const c = m.kind === 'aggregate' ? 'const ' : '';
+        helpers.push('', `/* what objects without a shadow show to readers: ${shows} (never written) */`, none, '', `static ${c}${T} *klp_${base}_peek(${c}${m.structType} *obj)`, '{', `\t${c}${T} *sv = klp_shadow_get(${c ? '(void *)' : ''}obj, ${id});`, '', `\treturn sv ? sv : &klp_${base}_none;`, '}');
       }
       placeDefinitions(ctx, editor(file), m, {
         id,
@@ -422,7 +497,8 @@ export const shadowFieldFix = {
       }, notes);
       callbackDone = true;
     }
-    notes.unshift(`${m.structType}::${m.field} moved into shadow variable ${id} (${uses.length} use${uses.length === 1 ? '' : 's'} rewritten, ${freed} free site${freed === 1 ? '' : 's'}); objects created before the patch read it as ${m.kind === 'scalar' ? '0' : 'empty'} until they are written.`);
+    notes.unshift(`${m.structType}::${m.field} moved into shadow variable ${id} (${uses.length} use${uses.length === 1 ? '' : 's'} rewritten, ${freed} free site${freed === 1 ? '' : 's'}); objects created before the patch read it as ${m.kind === 'scalar' ? '0' : m.kind === 'aggregate' ? 'zeroed' : 'empty'} until they are written.`);
+    if (m.kind === 'aggregate') notes.push(`The shadow ${T} starts zeroed (klp_shadow_get_or_alloc allocates it zeroed): if ${T} needs an initialiser, give klp_${base}() a constructor.`);
     return { files: editors.files(), notes };
   },
 } satisfies Fix;
