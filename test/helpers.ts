@@ -3,7 +3,7 @@
  * paths are resolved from the repository root found by walking up.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { analyzePatch, type AnalyzeOptions, type PatchAnalysis } from '../server/src/core/analysis';
@@ -290,6 +290,20 @@ export function hazardZoo(): { root: string; patch: string } {
  * git's complaint. Never in an enclosing repository (the fixture tree sits in
  * this one, where git would take the paths as relative to the repository).
  */
+/** `git apply --check` of a patch on a tree made of these files (path → text); '' when it applies. */
+export function gitApplyCheckOn(files: Record<string, string>, patch: string): string {
+  const root = mkdtempSync(join(tmpdir(), 'klp-lens-tree-'));
+  try {
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(root, path)), { recursive: true });
+      writeFileSync(join(root, path), text);
+    }
+    return gitApplyCheck(patch, root);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 export function gitApplyCheck(patch: string, root: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'klp-lens-apply-'));
   try {

@@ -8,14 +8,10 @@
  * zeroed copy away from its owner would not work.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { analyzePatch } from '../../server/src/core/analysis';
 import { fixPatch } from '../../server/src/core/fixes/driver';
-import { gitStyleDiff } from '../helpers';
+import { gitApplyCheckOn, gitStyleDiff } from '../helpers';
 
 const C = (...l: string[]) => l.join('\n') + '\n';
 const HEADER = C('struct port_stats {', '\tu64\t\tdrops;', '\tu32\t\thist[4];', '};', '', 'struct port {', '\tspinlock_t\tlock;', '\tunsigned int\tmtu;', '};');
@@ -45,13 +41,7 @@ async function fixed(member: string, source: string) {
   const header = HEADER.replace('\tunsigned int\tmtu;\n', `\tunsigned int\tmtu;\n${member}\n`);
   const patch = gitStyleDiff('include/linux/port.h', HEADER, header) + gitStyleDiff('drivers/net/port.c', SOURCE, source);
   const run = await fixPatch(patch, new Set(['KLP101']));
-  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-agg-'));
-  spawnSync('mkdir', ['-p', join(dir, 'include/linux'), join(dir, 'drivers/net')]);
-  writeFileSync(join(dir, 'include/linux/port.h'), HEADER);
-  writeFileSync(join(dir, 'drivers/net/port.c'), SOURCE);
-  writeFileSync(join(dir, 'x.patch'), run.text);
-  const apply = spawnSync('git', ['apply', '--check', 'x.patch'], { cwd: dir, encoding: 'utf8' });
-  assert.equal(apply.status, 0, `${apply.stderr}\n${run.text}`);
+  assert.equal(gitApplyCheckOn({ 'include/linux/port.h': HEADER, 'drivers/net/port.c': SOURCE }, run.text), '', run.text);
   return run;
 }
 

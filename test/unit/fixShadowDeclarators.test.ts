@@ -7,15 +7,11 @@
  * patch packs into bitfields keep their old declarations (keep-old-declaration).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { analyzePatch, targetOf } from '../../server/src/core/analysis';
 import { applyFix, fixesFor } from '../../server/src/core/fixes';
 import { fixPatch } from '../../server/src/core/fixes/driver';
-import { gitStyleDiff } from '../helpers';
+import { gitApplyCheckOn, gitStyleDiff } from '../helpers';
 
 const C = (...l: string[]) => l.join('\n') + '\n';
 
@@ -54,13 +50,7 @@ async function fixed(pad: number) {
     const offer = fixesFor(ctx, f).find((o) => o.fix.id === 'shadow-field');
     assert.ok(offer, `no shadow-field offer: ${fixesFor(ctx, f).map((o) => o.fix.id).join()}`);
     const r = applyFix(ctx, offer.fix, f);
-    const dir = mkdtempSync(join(tmpdir(), 'klp-lens-decl-'));
-    spawnSync('mkdir', ['-p', join(dir, 'include/linux'), join(dir, 'drivers/misc')]);
-    writeFileSync(join(dir, 'include/linux/gadget.h'), before);
-    writeFileSync(join(dir, 'drivers/misc/gadget.c'), SOURCE);
-    writeFileSync(join(dir, 'x.patch'), r.text);
-    const apply = spawnSync('git', ['apply', '--check', 'x.patch'], { cwd: dir, encoding: 'utf8' });
-    assert.equal(apply.status, 0, `${apply.stderr}\n${r.text}`);
+    assert.equal(gitApplyCheckOn({ 'include/linux/gadget.h': before, 'drivers/misc/gadget.c': SOURCE }, r.text), '', r.text);
     const b = await analyzePatch(r.text, {});
     b.dispose();
     return { r, after: b.findings };
@@ -96,13 +86,7 @@ async function relay(old: string[], now: string[], use: string) {
   const src2 = src.replace('\tif (r->more)\n', use);
   const patch = gitStyleDiff('include/linux/relay.h', H(old), H(now)) + gitStyleDiff('net/relay.c', src, src2);
   const run = await fixPatch(patch, new Set(['KLP101']));
-  const dir = mkdtempSync(join(tmpdir(), 'klp-lens-keep-'));
-  spawnSync('mkdir', ['-p', join(dir, 'include/linux'), join(dir, 'net')]);
-  writeFileSync(join(dir, 'include/linux/relay.h'), H(old));
-  writeFileSync(join(dir, 'net/relay.c'), src);
-  writeFileSync(join(dir, 'x.patch'), run.text);
-  const apply = spawnSync('git', ['apply', '--check', 'x.patch'], { cwd: dir, encoding: 'utf8' });
-  assert.equal(apply.status, 0, `${apply.stderr}\n${run.text}`);
+  assert.equal(gitApplyCheckOn({ 'include/linux/relay.h': H(old), 'net/relay.c': src }, run.text), '', run.text);
   return run;
 }
 
