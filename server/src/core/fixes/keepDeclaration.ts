@@ -116,6 +116,20 @@ function restoreOf(f: FileAnalysis, e: Entity, member: string): Restore {
   return { struct: `${e.kind} ${e.name}`, names: now.names, post: now, pre: pres.sort((a, b) => a.first - b.first) };
 }
 
+/** The lines of a member's old declaration (one that declares it alone), for a fix that keeps it. */
+export function oldDeclaration(f: FileAnalysis, e: Entity, member: string): string[] {
+  const pre = preSide(f);
+  const old = pre?.ents.byKey.get(e.key);
+  if (!pre || !old) throw new FixError(`the old ${e.kind} ${e.name} is not in the patch`);
+  const d = declsOf(pre, old).find((x) => x.names.includes(member));
+  if (!d) throw new FixError(`no declaration of ${member} in the old ${e.kind} ${e.name}`);
+  if (d.names.length > 1) throw new FixError(`the old declaration of ${member} also declares ${d.names.filter((n) => n !== member).join(', ')}; convert it by hand`);
+  if (d.first < 0 || d.last - d.first !== d.node.endPosition.row - d.node.startPosition.row) throw new FixError(`the old declaration of ${member} is not all in the patch`);
+  const lines: string[] = [];
+  for (let i = d.first; i <= d.last; i++) lines.push(f.pre.lines[i] ?? '');
+  return lines;
+}
+
 export const keepDeclarationFix = {
   id: 'keep-old-declaration',
   codes: ['KLP101'],

@@ -36,6 +36,7 @@ import type { Side } from '../entities/diff';
 import type { Fix, FixContext } from './index';
 import { FixError } from './patchEdit';
 import { Editors, fileOf, imageLine, nodesOf, postEntity, postSide, PostEditor } from './edit';
+import { oldDeclaration } from './keepDeclaration';
 import { allocationSites, definitionsSpot, fnv1a, freeSites, ident, insertAt, objectOf, placeDefinitions, replaceStatement, statementOf } from './shadow';
 
 type Kind = 'scalar' | 'counter' | 'list' | 'lock' | 'aggregate';
@@ -259,13 +260,63 @@ function gfpAt(use: Use, line: number): string {
  * The uses of a lock field: `*_init(&x->f);` statements go (the replacement is initialised
  * elsewhere), every `&x->f` becomes `replacement(x)`; anything else is refused.
  */
-function rewriteLockUses(m: Member, uses: Use[], editor: (f: FileAnalysis) => PostEditor, replacement: (obj: string) => string): void {
+interface FnSpot {
+  fn: string;
+  line: number;
+  indent: string;
+}
+
+/**
+ * Where a static can go inside the one function that holds all these uses, when the file scope is out
+ * of view: after the last declaration of its body the hunks show before the first use (undefined
+ * when the uses span functions or no such declaration is shown).
+ */
+function functionScopeSpot(file: FileAnalysis, m: Member, uses: Use[]): FnSpot | undefined {
+  if (uses.length === 0 || uses.some((u) => u.fn !== uses[0].fn)) return undefined;
+  try {
+    definitionsSpot(file, m, [uses[0].fn]);
+    return undefined; // the file scope is in view: use it
+  } catch {
+    // out of view: look inside the function
+  }
+  const side = postSide(file);
+  const body = uses[0].fn.node.childForFieldName('body');
+  const first = Math.min(...uses.map((u) => imageLine(side, u.node)));
+  const decls = (body?.children ?? []).filter((c): c is Node => c?.type === 'declaration').filter((d) => {
+    const at = imageLine(side, d);
+    return at >= 0 && at < first && file.post.lines[at] !== undefined;
+  });
+  const last = decls[decls.length - 1];
+  if (!last) return undefined;
+  const line = side.src.toImage[last.endPosition.row] ?? -1;
+  if (line < 0) return undefined;
+  return { fn: uses[0].fn.name, line, indent: /^\s*/.exec(file.post.lines[line] ?? '')![0] };
+}
+
+/** Insert block-scope lines after a declaration inside a function. */
+function insertInFunction(ed: PostEditor, at: FnSpot, lines: string[]): void {
+  ed.insertAfter(at.line, lines.map((l) => at.indent + l));
+}
+
+/** `*_init(&x->f)` of a lock field: a statement the global-lock fix drops. */
+function isLockInit(m: Member, u: Use): boolean {
+  const call = u.node.parent?.parent?.parent;
+  return u.how === 'address' && call?.type === 'call_expression' && m.lockInits!.test(call.childForFieldName('function')?.text ?? '');
+}
+
+function rewriteLockUses(m: Member, uses: Use[], editor: (f: FileAnalysis) => PostEditor, replacement: (obj: string) => string, oldInit?: string): void {
   for (const u of uses) {
     const side = postSide(u.file);
     const ed = editor(u.file);
     if (u.how !== 'address') throw new FixError(`${u.fn.name}() uses the lock ${m.field} without taking its address; convert it by hand`);
     const call = u.node.parent?.parent?.parent;
     const callee = call?.type === 'call_expression' ? (call.childForFieldName('function')?.text ?? '') : '';
+    if (m.lockInits!.test(callee) && oldInit) {
+      // the old lock stays in the struct: objects created after the patch still initialise it
+      const fnNode = call!.childForFieldName('function')!;
+      ed.replace(imageLine(side, fnNode), fnNode.startPosition.column, fnNode.endPosition.column - fnNode.startPosition.column, oldInit);
+      continue;
+    }
     if (m.lockInits!.test(callee)) {
       const stmt = statementOf(call!);
       if (!stmt) throw new FixError(`${callee}(&…->${m.field}) in ${u.fn.name}() is not a statement of its own`);
@@ -312,16 +363,23 @@ export const shadowFieldFix = {
   codes: ['KLP101'],
   preview: true,
   title(_ctx, finding) {
-    const d = finding.data as { struct?: string; member?: string; change?: string } | undefined;
-    if (d?.change !== 'added' || !d.member) return undefined;
-    const d2 = finding.data as { decl?: string };
-    return LOCK_DECL.test((d2.decl ?? '').trim()) ? `Keep ${d.struct}'s layout: replace the lock ${d.member} by one global lock` : `Keep ${d.struct}'s layout: hold ${d.member} in a shadow variable`;
+    const d = finding.data as { struct?: string; member?: string; change?: string; decl?: string; old?: string } | undefined;
+    if (!d?.member) return undefined;
+    const lock = LOCK_DECL.test((d.decl ?? '').trim());
+    if (d.change === 'retyped' && lock && LOCK_DECL.test((d.old ?? '').trim())) return `Keep ${d.struct}'s layout: keep ${d.member} as it was (${(d.old ?? '').replace(/\s*\$.*/, '')}) and take one global ${(d.decl ?? '').replace(/\s*\$.*/, '')} in its place`;
+    if (d.change !== 'added') return undefined;
+    return lock ? `Keep ${d.struct}'s layout: replace the lock ${d.member} by one global lock` : `Keep ${d.struct}'s layout: hold ${d.member} in a shadow variable`;
   },
   plan(ctx, finding) {
     const f = fileOf(ctx, finding);
     const structEntity = postEntity(f, finding);
     const field = (finding.data as { member: string }).member;
     const m = memberOf(f, structEntity, field);
+    // a lock retyped (mutex → spinlock): the old declaration stays, the new lock is a global one
+    if ((finding.data as { change?: string }).change === 'retyped') {
+      if (m.kind !== 'lock') throw new FixError(`${field} changes type; only a lock replaced by another kind of lock is converted`);
+      m.replacement = oldDeclaration(f, structEntity, field);
+    }
     const uses = usesOf(ctx, m);
     const editors = new Editors();
     const editor = (file: FileAnalysis) => editors.get(file);
@@ -344,13 +402,24 @@ export const shadowFieldFix = {
 
     if (m.kind === 'lock') {
       const lockName = `klp_${base}_lock`;
-      rewriteLockUses(m, uses, editor, () => `&${lockName}`);
-      // the lock is defined in the first file that uses it; with several files it is global
-      // (the livepatch links them into one module) and declared extern in the others
-      const home = useFiles[0] ?? f;
-      const shared = useFiles.length > 1;
-      insertAt(editor(home), definitionsSpot(home, m, nearOf(home)), ['', `/* Livepatch: one global lock stands for ${m.structType}::${m.field}, which the patch would have added (the struct keeps its layout). */`, `${shared ? '' : 'static '}${m.lockDefine}(${lockName});`]);
-      for (const other of useFiles.slice(1)) insertAt(editor(other), definitionsSpot(other, m, nearOf(other)), ['', `/* Livepatch: the global lock for ${m.structType}::${m.field}, defined in ${home.path} */`, `extern ${m.type} ${lockName};`]);
+      const retyped = (finding.data as { change?: string; old?: string }).change === 'retyped' ? (finding.data as { old?: string }).old : undefined;
+      const oldInit = retyped ? LOCKS[retyped.replace(/\s*\$.*/, '').trim()]?.init : undefined;
+      rewriteLockUses(m, uses, editor, () => `&${lockName}`, oldInit);
+      if (oldInit) notes.push(`The old ${m.field} stays in ${m.structType} with its ${oldInit}() where the patch initialised the new one: code the livepatch does not replace may still take it.`);
+      // the lock is defined in the first file that takes it (a file that only initialised it needs
+      // nothing); with several files it is global (the livepatch links them into one module) and
+      // declared extern in the others
+      const takers = useFiles.filter((file) => uses.some((u) => u.file === file && !isLockInit(m, u)));
+      const home = takers[0] ?? f;
+      const shared = takers.length > 1;
+      const what = (finding.data as { change?: string }).change === 'retyped' ? `the new lock of ${m.structType}::${m.field}, which the patch would have retyped (the struct keeps its layout and the old ${m.field})` : `${m.structType}::${m.field}, which the patch would have added (the struct keeps its layout)`;
+      const def = [`/* Livepatch: one global lock stands for ${what}. */`, `${shared ? '' : 'static '}${m.lockDefine}(${lockName});`];
+      const inFn = shared ? undefined : functionScopeSpot(home, m, uses.filter((u) => u.file === home && !isLockInit(m, u)));
+      if (inFn) {
+        insertInFunction(editor(home), inFn, def);
+        notes.push(`${home.path}: its file scope is not in the patch, and every use of the lock is in ${inFn.fn}(), so the lock is a static at the top of ${inFn.fn}() (the same single lock).`);
+      } else insertAt(editor(home), definitionsSpot(home, m, nearOf(home)), ['', ...def]);
+      for (const other of takers.slice(1)) insertAt(editor(other), definitionsSpot(other, m, nearOf(other)), ['', `/* Livepatch: the global lock for ${m.structType}::${m.field}, defined in ${home.path} */`, `extern ${m.type} ${lockName};`]);
       notes.push(`${m.structType}::${m.field} became the global lock ${lockName}: every object shares it, so unrelated objects now exclude each other (coarser, but nothing to allocate or free, and no object without a lock). If contention matters, keep a per-object lock in a shadow variable instead.`);
       return { files: editors.files(), notes };
     }
