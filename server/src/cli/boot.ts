@@ -5,9 +5,10 @@
  * module.enableCompileCache). The cache lives in
  * $XDG_CACHE_HOME/livepatch-lens/compile/, keyed by the node version and the
  * bundle's size and time; V8 checks it against the source and rejects a stale
- * one. Any failure to read or write it only costs the compile.
+ * one; only the newest four caches are kept. Any failure to read or write it
+ * only costs the compile.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,18 @@ function readCache(file: string | undefined): Buffer | undefined {
   }
 }
 
+/** Caches kept: one per bundle a user runs (an editor's copy, a checkout, an upgrade in between). */
+const KEEP = 4;
+
+/** Each build of the bundle has its own cache file: keep the newest few, drop the rest. */
+function prune(dir: string, keep: number): void {
+  const files = readdirSync(dir)
+    .filter((f) => f.startsWith('klp-lens-') && f.endsWith('.v8cache'))
+    .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { f } of files.slice(keep)) unlinkSync(join(dir, f));
+}
+
 /** After the run, so the functions the run compiled are in the cache too. */
 function writeCacheAtExit(script: Script, file: string): void {
   process.once('exit', () => {
@@ -45,6 +58,7 @@ function writeCacheAtExit(script: Script, file: string): void {
       const tmp = `${file}.${process.pid}.tmp`;
       writeFileSync(tmp, data);
       renameSync(tmp, file);
+      prune(join(file, '..'), KEEP);
     } catch {
       // a read-only or full cache folder: the next start compiles again
     }

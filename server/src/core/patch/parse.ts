@@ -9,7 +9,7 @@
  */
 import { splitLines, range, lineContentRange } from '../text';
 import type { FileDiff, FileStatus, Hunk, HunkLine, InputProblem, MailHeader, Patch, PatchFormat, PatchSet } from './model';
-import libmime from 'libmime';
+import type libmimeModule from 'libmime';
 
 const MBOX_FROM = /^From \S+ +(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d+ \d\d:\d\d:\d\d \d{4}/;
 const GIT_COMMIT = /^commit [0-9a-f]{7,64}(\s|$)/;
@@ -104,6 +104,14 @@ function parseSubjectPrefix(subject: string): MailHeader['series'] {
   return series;
 }
 
+let libmime: typeof libmimeModule | undefined;
+
+/** libmime on first use: loading it builds iconv-lite's codec tables, which a patch without encoded words never needs. */
+function mime(): typeof libmimeModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (libmime ??= require('libmime') as typeof libmimeModule);
+}
+
 /**
  * RFC 2047 encoded words in a header (=?charset?Q|B?...?=), in any charset:
  * libmime (with iconv-lite) decodes them; a word it cannot read stays as written.
@@ -111,7 +119,7 @@ function parseSubjectPrefix(subject: string): MailHeader['series'] {
 function decodeEncodedWords(s: string): string {
   if (!s.includes('=?')) return s;
   try {
-    return libmime.decodeWords(s);
+    return mime().decodeWords(s);
   } catch {
     return s;
   }
