@@ -17,6 +17,19 @@ test('every diagnostic code has a docs page with why, an example, what to do and
   }
 });
 
+test('every error-severity hazard says why it is an error: the tools reject it, it cannot load, or it builds and is silently wrong', () => {
+  const errors = [...CODES].filter(([, info]) => info.severity === 'error' && info.category !== 'input');
+  assert.ok(errors.length >= 20, String(errors.length));
+  for (const [code] of errors) {
+    const md = readFileSync(join(ROOT, docsPath(code)), 'utf8');
+    const why = /^\*\*Why an error:\*\* (.+)$/m.exec(md)?.[1];
+    assert.ok(why, `${code}: no "**Why an error:**" line`);
+    // the evidence: a tool's own message in backquotes, or what happens on the running kernel
+    assert.match(why, /reject|cannot load|silently|never takes effect|refuse|stops|fails/, `${code}: ${why}`);
+    assert.match(why, /kpatch-build|klp-build|klp_enable_patch|tools/, `${code}: names no tool: ${why}`);
+  }
+});
+
 test('the extension settings and the server defaults name the same keys', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const all = Object.keys(pkg.contributes.configuration.properties).filter((k) => k !== 'livepatchLens.trace.server');
