@@ -34,6 +34,7 @@ import { benchTree, makePatch } from './lib/gen';
 import { serverChurn, serverCodeActions, serverLatency } from './lib/server';
 import { FIXABLE_CODES } from '../server/src/core/fixes';
 import { startup } from './lib/startup';
+import { fixDriverBench, fixDriverPatches } from './lib/fixDriver';
 import { SERVER_NODE_ARGS } from '../server/src/lsp/launch';
 
 const ROOT = join(__dirname, '..', '..');
@@ -225,6 +226,17 @@ async function main() {
         `list median ${ok(ca.listMedianMs)} (${ca.listMs.length} requests); resolve median ${ok(ca.resolveMedianMs)} (${ca.resolveMs.length} requests)`,
     );
     results.push({ serverCodeActions: ca });
+  }
+
+  // The fix driver: one analysis per step, so a step should cost about one analysis.
+  {
+    const files = fixDriverPatches(ROOT);
+    const fd = await fixDriverBench(files);
+    console.log(
+      `\nfix driver (fix --apply all, hunks only) on ${fd.patches} patches (${files[0]?.includes('corpus') ? 'the corpus fixes' : 'the fixture patches'}): ${fd.applied} fixes applied in ${(fd.totalMs / 1000).toFixed(1)} s; ` +
+        `median ${fd.stepMedianMs.toFixed(1)} ms per step (each fix plus two analyses), one analysis of the same patch ${fd.analysisMedianMs.toFixed(1)} ms → ${(fd.stepMedianMs / fd.analysisMedianMs).toFixed(2)}×`,
+    );
+    results.push({ fixDriver: fd });
   }
 
   // Resident memory while 500 patches are opened, edited and closed (target: under 10% growth).
