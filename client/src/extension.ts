@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { CloseAction, ErrorAction, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { SERVER_NODE_ARGS } from '../../server/src/lsp/launch';
+import { GenerateModuleRequest, PatchModelRequest, PrecheckRequest } from '../../server/src/protocol';
 import { RestartPolicy } from './restarts';
 import { SimulationPanel } from './simulationPanel';
 import { HazardStatus } from './status';
@@ -62,7 +63,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         void vscode.window.showInformationMessage('Open a patch first.');
         return;
       }
-      const model = await client.sendRequest('livepatchLens/patchModel', { uri: editor.document.uri.toString() });
+      const model = await client.sendRequest(PatchModelRequest, { uri: editor.document.uri.toString() });
       const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(model, null, 2) });
       await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
     }),
@@ -76,7 +77,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const base = vscode.workspace.workspaceFolders?.[0]?.uri;
       const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Generate the module here', defaultUri: base });
       if (!picked?.[0]) return;
-      const r = await client.sendRequest<{ ok: boolean; message: string; files?: string[]; problems?: string[] }>('livepatchLens/generateModule', { uri: editor.document.uri.toString(), out: picked[0].fsPath });
+      const r = await client.sendRequest(GenerateModuleRequest, { uri: editor.document.uri.toString(), out: picked[0].fsPath });
       for (const p of r.problems ?? []) output.appendLine(p);
       const main = r.files?.find((f) => f.endsWith('livepatch-main.c'));
       const choice = await (r.ok ? vscode.window.showInformationMessage(r.message, ...(main ? ['Open'] : [])) : vscode.window.showWarningMessage(r.message, ...(main ? ['Open'] : [])));
@@ -124,7 +125,7 @@ async function precheckCommand(capture: vscode.Uri | undefined, output: vscode.O
   }
   const file = capture ?? (await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Precheck on this capture', filters: CAPTURE_FILTERS }))?.[0];
   if (!file) return;
-  const r = await client.sendRequest<{ ok: true; text: string; result: { verdict: string } } | { ok: false; message: string }>('livepatchLens/precheck', { uri: doc.uri.toString(), capture: file.fsPath });
+  const r = await client.sendRequest(PrecheckRequest, { uri: doc.uri.toString(), capture: file.fsPath });
   if (!r.ok) {
     void vscode.window.showWarningMessage(`Livepatch Lens precheck: ${r.message}`);
     return;

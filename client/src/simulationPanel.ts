@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { parseViewMessage, type Allowed } from './simView/messages';
 import type { ViewState } from './simView/render';
+import { SimulateRequest, type SimulateParams, type SimulateResponse } from '../../server/src/protocol';
 import { makeNonce, viewHtml } from './simView/page';
 import { ARCH_PROFILES, KERNEL_PROFILES, MODEL_IDS, PROFILE_NAMES } from '../../server/src/core/sim/types';
 import { randomBytes } from 'node:crypto';
@@ -22,10 +23,6 @@ const MODELS: string[] = [...MODEL_IDS];
 const REFRESH_MS = 800;
 const FLEET_MACHINES = 1000;
 
-type SimResponse =
-  | { ok: true; kind: 'run'; result: NonNullable<ViewState['result']>; notes: string[]; locations: Record<string, number> }
-  | { ok: true; kind: 'fleet'; fleet: NonNullable<ViewState['fleet']>; notes: string[]; locations: Record<string, number> }
-  | { ok: false; message: string };
 
 export class SimulationPanel {
   private static readonly panels = new Map<string, SimulationPanel>();
@@ -124,17 +121,17 @@ export class SimulationPanel {
     }
   }
 
-  private request(extra: Record<string, unknown>, title: string): Promise<SimResponse | undefined> {
+  private request(extra: Record<string, unknown>, title: string): Promise<SimulateResponse | undefined> {
     this.running?.cancel();
     const cts = new vscode.CancellationTokenSource();
     this.running = cts;
-    const params: Record<string, unknown> = { uri: this.doc.uri.toString(), model: this.state.model, seed: this.state.seed, ...(this.state.kernel ? { kernel: this.state.kernel } : {}), ...(this.state.arch ? { arch: this.state.arch } : {}), ...extra };
+    const params: SimulateParams = { uri: this.doc.uri.toString(), model: this.state.model, seed: this.state.seed, ...(this.state.kernel ? { kernel: this.state.kernel } : {}), ...(this.state.arch ? { arch: this.state.arch } : {}), ...extra };
     for (const k of Object.keys(params)) if (params[k] === undefined) delete params[k];
     return Promise.resolve(
       vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (_progress, token) => {
         token.onCancellationRequested(() => cts.cancel());
         try {
-          return await this.client.sendRequest<SimResponse>('livepatchLens/simulate', params, cts.token);
+          return await this.client.sendRequest(SimulateRequest, params, cts.token);
         } catch (e) {
           if (cts.token.isCancellationRequested) return undefined;
           return { ok: false as const, message: e instanceof Error ? e.message : String(e) };

@@ -5,10 +5,8 @@
  * Neovim 0.7 included.
  */
 import { runRequest, SimRequestError, validateSimRequest, workloadOf } from '../core/sim/session';
-import type { SimResult } from '../core/sim/types';
-import type { FleetResult } from '../core/sim/fleet';
 import { FleetCancelled } from '../core/sim/fleetPool';
-import { precheck, precheckText, type PrecheckResult } from '../core/sim/precheck';
+import { precheck, precheckText } from '../core/sim/precheck';
 import { CaptureLoadError, loadCapture } from '../core/capture/load';
 import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -24,7 +22,6 @@ import {
   type Hover,
   type CodeLens,
   MarkupKind,
-  RequestType,
   CodeActionKind,
   MessageType,
   ShowMessageNotification,
@@ -49,6 +46,7 @@ import { readSymbolTable, SymbolTableError, type SymbolTable } from '../core/sym
 import { changeLabel, documentSymbols, foldingRanges, toDiagnostic, type ConvertContext } from './convert';
 import { CloseCollector } from './closeGc';
 import { FixAnalyses } from './fixAnalyses';
+import { FIX_NOTES_COMMAND, GenerateModuleRequest, PatchModelRequest, PrecheckRequest, SimulateRequest, type GenerateModuleResult, type PrecheckResponse, type SimulateResponse } from '../protocol';
 import pkg from '../../../package.json';
 
 function isReadableFile(path: string): boolean {
@@ -92,40 +90,10 @@ interface FixActionData {
   file?: string;
 }
 
-/** Run after a fix's edit is applied: tells what the fix left to the author. */
-const FIX_NOTES_COMMAND = 'livepatchLens.fixNotes';
 const notesCommand = (notes: string[]) => (notes.length ? { title: 'What the fix left to check', command: FIX_NOTES_COMMAND, arguments: notes } : undefined);
 
 const overlaps = (a: Range, b: Range) => !(a.end.line < b.start.line || (a.end.line === b.start.line && a.end.character < b.start.character) || b.end.line < a.start.line || (b.end.line === a.start.line && b.end.character < a.start.character));
 
-export interface GenerateModuleResult {
-  ok: boolean;
-  message: string;
-  files?: string[];
-  problems?: string[];
-}
-/** Custom request: write the livepatch module for a document into a folder (the client picks it). */
-export const GenerateModuleRequest = new RequestType<{ uri: string; out: string }, GenerateModuleResult, void>('livepatchLens/generateModule');
-
-/**
- * Custom request: simulate the transition of an open patch. Params as the CLI's
- * options ({ uri, model?, models?, seed?, kernel?, trace?, fleet? }); the answer
- * carries the same JSON as `klp-lens simulate --format json`, or a message.
- */
-export const SimulateRequest = new RequestType<Record<string, unknown>, SimulateResponse, void>('livepatchLens/simulate');
-
-export type SimulateResponse =
-  | { ok: true; kind: 'run'; result: SimResult; notes: string[]; locations: Record<string, number> }
-  | { ok: true; kind: 'fleet'; fleet: FleetResult; notes: string[]; locations: Record<string, number> }
-  | { ok: false; message: string };
-
-/** Custom request: precheck an open patch on a capture file (`klp-lens precheck PATCH --capture FILE`). */
-export const PrecheckRequest = new RequestType<{ uri: string; capture: string }, PrecheckResponse, void>('livepatchLens/precheck');
-
-export type PrecheckResponse = { ok: true; text: string; result: PrecheckResult } | { ok: false; message: string };
-
-/** Custom request: the patch model of a document as the CLI's JSON report. */
-export const PatchModelRequest = new RequestType<{ uri: string }, unknown, void>('livepatchLens/patchModel');
 
 /** The answer to a request that needs workspace trust. */
 const UNTRUSTED = (what: string) => `this needs a trusted workspace: ${what}. In Restricted Mode Livepatch Lens analyses, fixes and simulates only (Manage Workspace Trust to allow it)`;
