@@ -28,6 +28,7 @@ import type { SymbolTable } from './symbols/table';
 import { runRules, type BuildTool, type RuleContext, type Target, type TreeFacts } from './rules';
 import { append } from './arrays';
 import { MAX_C_NESTING, maxNesting } from './syntax/nesting';
+import { parseKernelVersion, versionAtLeast } from './kernelVersion';
 
 export interface FileAnalysis extends FileChange {
   entities: EntityChange[];
@@ -102,12 +103,12 @@ export function archOfConfig(index: Pick<TreeFacts, 'configValue' | 'hasConfig'>
 /** The target of the livepatch: explicit settings first, then what the tree says (Makefile, .config), then x86_64. */
 export function targetOf(options: Pick<AnalyzeOptions, 'tree' | 'kernelVersion' | 'arch' | 'index' | 'tool'>): Target {
   const target: Target = { arch: options.arch || archOfConfig(options.index) || 'x86_64', tool: 'kpatch-build' };
-  const m = /^(\d+)\.(\d+)/.exec(options.kernelVersion ?? '');
-  if (m) target.kernel = { major: +m[1], minor: +m[2], text: options.kernelVersion as string };
+  const v = parseKernelVersion(options.kernelVersion ?? '');
+  if (v) target.kernel = { ...v, text: options.kernelVersion as string };
   else if (options.tree?.version) target.kernel = { major: options.tree.version.version, minor: options.tree.version.patchlevel, text: options.tree.version.text };
   // klp-build ships with the kernel from 6.19 on; before it, kpatch-build is the tool
   const k = target.kernel;
-  target.tool = options.tool ?? (k && (k.major > 6 || (k.major === 6 && k.minor >= 19)) ? 'klp-build' : 'kpatch-build');
+  target.tool = options.tool ?? (k && versionAtLeast(k, 6, 19) ? 'klp-build' : 'kpatch-build');
   return target;
 }
 

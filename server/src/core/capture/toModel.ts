@@ -10,6 +10,7 @@ import { ARCH_PROFILES, KERNEL_PROFILES, type ArchProfile, type CaptureInfo, typ
 import type { ModelFileSpec } from '../sim/modelFile';
 import type { RawCapture, TaskSample } from './parse';
 import { maxOf } from '../arrays';
+import { kernelNumber } from '../kernelVersion';
 
 /** A task seen in the same state at every sample stays there for this long (beyond any modeled run). */
 export const FOREVER_MS = 3_600_000;
@@ -24,22 +25,12 @@ const PREEMPTED = new Set(['preempt_schedule_irq', 'irqentry_exit', 'preempt_sch
 /** A model file without a patch (the patch being checked brings it). */
 export type CapturedModel = Omit<ModelFileSpec, 'patch'> & { capture: CaptureInfo };
 
-/** "6.12.118+deb12-amd64" → [6, 12]. */
-export function releaseVersion(release: string): [number, number] | undefined {
-  const m = /^(\d+)\.(\d+)/.exec(release);
-  return m ? [Number(m[1]), Number(m[2])] : undefined;
-}
-
 /** The newest kernel profile at or below the release (6.12 → 6.4, 6.1 → 6.1). */
 export function profileForRelease(release: string): KernelProfile | undefined {
-  const v = releaseVersion(release);
-  if (!v) return undefined;
-  const n = v[0] * 100 + v[1];
+  const n = kernelNumber(release);
+  if (Number.isNaN(n)) return undefined;
   let best: KernelProfile | undefined;
-  for (const p of KERNEL_PROFILES) {
-    const [a, b] = p.split('.').map(Number);
-    if (a * 100 + b <= n) best = p;
-  }
+  for (const p of KERNEL_PROFILES) if (kernelNumber(p) <= n) best = p;
   return best;
 }
 

@@ -10,6 +10,7 @@ import type { EntityChange } from '../entities/diff';
 import type { FunctionFacts, Site } from '../facts/extract';
 import type { RelatedSite } from '../findings';
 import type { RuleContext } from './index';
+import { versionAtLeast } from '../kernelVersion';
 
 export const CODE_KINDS = new Set(['function', 'syscall', 'fragment']);
 
@@ -74,7 +75,7 @@ export function plural(n: number, word: string, many = `${word}s`): string {
 export function kernelAtLeast(ctx: RuleContext, major: number, minor: number): boolean | undefined {
   const k = ctx.target.kernel;
   if (!k) return undefined;
-  return k.major > major || (k.major === major && k.minor >= minor);
+  return versionAtLeast(k, major, minor);
 }
 
 export function factsOf(f: FileAnalysis, e: EntityChange, side: 'pre' | 'post'): FunctionFacts | undefined {

@@ -6,7 +6,8 @@
  */
 import { Oracle, round } from './oracle';
 import { Cursor, MAX_CHILDREN, MAX_TASKS, ModelError, spawnChild, type CursorHost, type Frame, type Machine, type Task, type Version } from './world';
-import { DEFAULT_TIMING, type HeldBy, type Lane, type LaneState, type KernelProfile, type ModelId, type ModelResult, type Segment, type StallReason, type Timing, type TraceEvent } from './types';
+import { DEFAULT_TIMING, type HeldBy, type Lane, type LaneState, type ModelId, type ModelResult, type Segment, type StallReason, type Timing, type TraceEvent } from './types';
+import { kernelNumber } from '../kernelVersion';
 
 export interface RunOptions {
   trace?: boolean;
@@ -37,11 +38,8 @@ export function timingOf(m: Machine): Timing {
 /** How long a run models when the spec does not say (ms from the start). */
 export const DEFAULT_DURATION_MS = 120_000;
 
-/** Kernel profile → a comparable number (6.16 → 616). */
-export function kernelNumber(k: KernelProfile): number {
-  const [a, b] = k.split('.').map(Number);
-  return a * 100 + b;
-}
+/** Kernel profile → a comparable number (6.16 → 616), from core/kernelVersion.ts. */
+export { kernelNumber };
 
 const MAX_TRACE = 5000;
 /** The oracle follows tasks for V3 (old and new code at once) through this much of a transition. */

@@ -26,6 +26,7 @@
  * (namingFor). Nothing here is random: the engine draws the durations.
  */
 import { PROFILE_NAMES, type ArchProfile, type Dist, type IrqSpec, type KernelProfile, type ModelSpec, type PatchSpec, type Segment, type TaskSpec } from './types';
+import { kernelNumber } from '../kernelVersion';
 
 export { PROFILE_NAMES };
 export type ProfileName = (typeof PROFILE_NAMES)[number];
@@ -107,10 +108,6 @@ const K: SleepState = 'killable';
 
 type Rename = (frame: string) => string;
 
-function versionOf(k: KernelProfile): number {
-  const [a, b] = k.split('.').map(Number);
-  return a * 100 + b;
-}
 
 /**
  * Frame names differ across kernels and arches: __x64_sys_ wrappers exist from
@@ -118,7 +115,7 @@ function versionOf(k: KernelProfile): number {
  * The names the patch uses are renamed the same way, so they keep matching.
  */
 export function namingFor(kernel: KernelProfile, arch: string): Rename {
-  const v = versionOf(kernel);
+  const v = kernelNumber(kernel);
   if (arch === 'ppc32') {
     const map: Record<string, string> = {
       entry_SYSCALL_64: 'transfer_to_syscall',
@@ -293,7 +290,7 @@ const TIMER_IRQ: IrqSpec = {
 };
 
 const x86 = (kernel: KernelProfile): ArchProfile => {
-  const v = versionOf(kernel);
+  const v = kernelNumber(kernel);
   // ORC from 4.14; before it the frame-pointer unwinder, reliable (objtool) from 4.12
   return { name: 'x86_64', reliableStacktrace: v >= 412, unwinder: v >= 414 ? 'orc' : 'fp', maxStackEntries: 100 };
 };
