@@ -46,7 +46,8 @@ test('negative or NaN durations from a hand-built spec count as zero, time never
 });
 
 test('the fleet pool: one worker\'s error stops the others at once, and the abort listener is removed however the run ends', async () => {
-  const { runFleet, FleetCancelled } = await import('../../server/src/core/sim/fleetPool');
+  const { runFleet } = await import('../../server/src/core/sim/fleetPool');
+  const { CancelledError } = await import('../../server/src/core/cancel');
   const getEventListeners = (await import('node:events')).EventEmitter.getEventListeners;
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
@@ -60,12 +61,12 @@ test('the fleet pool: one worker\'s error stops the others at once, and the abor
   await assert.rejects(runFleet(src, { machines: 400, seed: 1, models: ['hybrid'], threads: 2, workerFile: file, signal: ac.signal }), /fleet machine 0: machine 0 is broken/);
   assert.ok(Date.now() - t < 10_000, 'the silent worker was terminated, not waited for');
   assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
-  // A cancelled run rejects with FleetCancelled and leaves no listener either.
+  // A cancelled run rejects with CancelledError and leaves no listener either.
   const ac2 = new AbortController();
   const run = runFleet(src, { machines: 400, seed: 1, models: ['hybrid'], threads: 2, workerFile: file.replace('worker.js', 'silent.js'), signal: ac2.signal });
   writeFileSync(file.replace('worker.js', 'silent.js'), "require('node:worker_threads').parentPort.on('message', () => {});\n");
   setTimeout(() => ac2.abort(), 100);
-  await assert.rejects(run, FleetCancelled);
+  await assert.rejects(run, CancelledError);
   assert.equal(getEventListeners(ac2.signal, 'abort').length, 0);
   // A run that completes removes it too.
   const ac3 = new AbortController();

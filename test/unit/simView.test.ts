@@ -94,19 +94,21 @@ test('timeline without trace data says so; the fleet view draws one histogram pe
 });
 
 test('a fleet run can be cancelled: the workers stop and the promise says so', async () => {
-  const { runFleet, FleetCancelled } = await import('../../server/src/core/sim/fleetPool');
+  const { runFleet } = await import('../../server/src/core/sim/fleetPool');
+  const { CancelledError } = await import('../../server/src/core/cancel');
   const { join } = await import('node:path');
   const { ROOT } = await import('../helpers');
   const ac = new AbortController();
   const q = runFleet({ kind: 'model', spec: SCENARIOS.sleepInF() }, { machines: 5000, seed: 1, models: ['hybrid'], threads: 2, workerFile: join(ROOT, 'out', 'simWorker.js'), signal: ac.signal });
   setTimeout(() => ac.abort(), 50);
   const t = Date.now();
-  await assert.rejects(q, (e: Error) => e instanceof FleetCancelled);
+  await assert.rejects(q, (e: Error) => e instanceof CancelledError);
   assert.ok(Date.now() - t < 5000, 'stopped, not run to the end');
 });
 
 test('one run on a worker thread gives the same result as inline, and an abort stops it', async () => {
-  const { simulateInWorker, FleetCancelled } = await import('../../server/src/core/sim/fleetPool');
+  const { simulateInWorker } = await import('../../server/src/core/sim/fleetPool');
+  const { CancelledError } = await import('../../server/src/core/cancel');
   const { join } = await import('node:path');
   const { ROOT } = await import('../helpers');
   const { builtinProfile } = await import('../../server/src/core/sim/profiles');
@@ -118,7 +120,7 @@ test('one run on a worker thread gives the same result as inline, and an abort s
   const ac = new AbortController();
   const p = simulateInWorker(big, { seed: 1, models: ['null', 'hybrid', 'kgraft', 'kpatch', 'ksplice'], trace: true, workerFile, signal: ac.signal });
   setTimeout(() => ac.abort(), 20);
-  await assert.rejects(p, (e: Error) => e instanceof FleetCancelled);
+  await assert.rejects(p, (e: Error) => e instanceof CancelledError);
 });
 
 test('the view: a reverse that completed reads as reversed, not stuck', () => {

@@ -29,6 +29,7 @@ import { runRules, type BuildTool, type RuleContext, type Target, type TreeFacts
 import { append } from './arrays';
 import { MAX_C_NESTING, maxNesting } from './syntax/nesting';
 import { parseKernelVersion, versionAtLeast } from './kernelVersion';
+import { CancelledError } from './cancel';
 
 export interface FileAnalysis extends FileChange {
   entities: EntityChange[];
@@ -51,11 +52,7 @@ export interface PatchAnalysis {
   dispose(): void;
 }
 
-export class CancelledError extends Error {
-  constructor() {
-    super('analysis cancelled');
-  }
-}
+export { CancelledError };
 
 export interface AnalyzeOptions {
   tree?: KernelTree;
@@ -183,11 +180,11 @@ function analyzeLoaded(text: string, options: AnalyzeOptions, async: boolean): P
   return (async () => {
     try {
       for (const fc of images.files) {
-        if (options.isCancelled?.()) throw new CancelledError();
+        if (options.isCancelled?.()) throw new CancelledError('analysis');
         files.push(analyzeFile(fc, set, findings, options));
         if (options.yieldBetweenFiles) await options.yieldBetweenFiles();
       }
-      if (options.isCancelled?.()) throw new CancelledError();
+      if (options.isCancelled?.()) throw new CancelledError('analysis');
     } catch (e) {
       disposeSides(files, options.parseCache);
       throw e;

@@ -5,7 +5,6 @@
  * Neovim 0.7 included.
  */
 import { runRequest, SimRequestError, validateSimRequest, workloadOf } from '../core/sim/session';
-import { FleetCancelled } from '../core/sim/fleetPool';
 import { precheck, precheckText } from '../core/sim/precheck';
 import { CaptureLoadError, loadCapture } from '../core/capture/load';
 import { statSync } from 'node:fs';
@@ -590,7 +589,7 @@ export function startServer(connection: Connection): void {
       return r.kind === 'run' ? { ok: true, kind: 'run', result: r.result, notes: workload.notes, locations } : { ok: true, kind: 'fleet', fleet: r.result, notes: workload.notes, locations };
     } catch (e) {
       if (e instanceof SimRequestError) return { ok: false, message: e.message };
-      if (e instanceof FleetCancelled) return { ok: false, message: 'cancelled' };
+      if (e instanceof CancelledError) return { ok: false, message: 'cancelled' };
       throw e;
     }
   });

@@ -6,13 +6,14 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ScanSession, type FileRecord, type LinkResult, type ScanJob } from './scan';
-import { Cancelled, checkSignal } from './walk';
+import { checkSignal } from './walk';
+import { CancelledError } from '../cancel';
 import type { FromWorker, ToWorker } from './worker';
 import { append } from '../arrays';
 
 export interface ScanBackend {
   readonly threads: number;
-  /** Scan jobs; `onDone(n)` after every n files. Rejects with Cancelled when the signal aborts. */
+  /** Scan jobs; `onDone(n)` after every n files. Rejects with CancelledError when the signal aborts. */
   scan(jobs: ScanJob[], sizes: number[], onDone: (n: number) => void, signal?: AbortSignal): Promise<Map<number, FileRecord | null>>;
   link(api: string[], signal?: AbortSignal): Promise<LinkResult>;
   close(): void;
@@ -124,7 +125,7 @@ export class WorkerBackend implements ScanBackend {
   /** Run one operation: resolves through `done`, rejects on a worker failure or cancellation. */
   private run<T>(signal: AbortSignal | undefined, start: (done: (v: T) => void) => void, handler: Handler): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => finish(new Cancelled());
+      const onAbort = () => finish(new CancelledError('tree index build'));
       const finish = (err: Error | undefined, value?: T) => {
         this.handler = undefined;
         this.fail = undefined;
@@ -132,7 +133,7 @@ export class WorkerBackend implements ScanBackend {
         if (err) reject(err);
         else resolve(value as T);
       };
-      if (signal?.aborted) return finish(new Cancelled());
+      if (signal?.aborted) return finish(new CancelledError('tree index build'));
       if (this.broken) return finish(this.broken);
       signal?.addEventListener('abort', onAbort);
       this.fail = (e) => finish(e);

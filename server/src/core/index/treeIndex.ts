@@ -55,7 +55,8 @@ import {
   type ScanJob,
   type SourceRecord,
 } from './scan';
-import { Cancelled, checkSignal, listTreeFiles } from './walk';
+import { checkSignal, listTreeFiles } from './walk';
+import { CancelledError } from '../cancel';
 
 export type { ObjectKind } from './kbuild';
 export type { KconfigType } from './scan';
@@ -362,7 +363,7 @@ export class TreeIndex {
           try {
             outcome = await scanAndLink(backend, entries, jobs, sizes, oldApi, oldToNew, progress, signal);
           } catch (e) {
-            if (e instanceof Cancelled || signal?.aborted) throw new Cancelled();
+            if (e instanceof CancelledError || signal?.aborted) throw new CancelledError('tree index build');
             outcome = undefined;
           } finally {
             backend.close();
@@ -375,7 +376,7 @@ export class TreeIndex {
       }
     } catch (e) {
       backend?.close();
-      if (e instanceof Cancelled || signal?.aborted) throw new Cancelled();
+      if (e instanceof CancelledError || signal?.aborted) throw new CancelledError('tree index build');
       throw e;
     }
     checkSignal(signal);
@@ -441,7 +442,7 @@ export class TreeIndex {
         writeCacheFile(cacheFile, bytes);
         info.cacheBytes = bytes.length;
       } catch (e) {
-        if (e instanceof Cancelled) throw e;
+        if (e instanceof CancelledError) throw e;
         info.cacheError = e instanceof Error ? e.message : String(e);
       }
       progress('save', 1, 1);

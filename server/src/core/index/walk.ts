@@ -7,6 +7,7 @@
 import { lstatSync, readdirSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { KIND_C, KIND_H, KIND_KCONFIG, KIND_MAKE, KIND_S, type FileKind } from './scan';
+import { CancelledError } from '../cancel';
 
 export interface TreeFileStat {
   /** Tree-relative, '/'-separated. */
@@ -29,15 +30,9 @@ export function fileKind(name: string): FileKind | undefined {
   return undefined;
 }
 
-export class Cancelled extends Error {
-  constructor() {
-    super('tree index build cancelled');
-    this.name = 'Cancelled';
-  }
-}
 
 export function checkSignal(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new Cancelled();
+  if (signal?.aborted) throw new CancelledError('tree index build');
 }
 
 const tick = () => new Promise<void>((r) => setImmediate(r));

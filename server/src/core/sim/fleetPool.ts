@@ -10,6 +10,7 @@ import { locateAsset } from '../syntax/parser';
 import { simulate } from './simulate';
 import type { ModelId, ModelSpec, SimResult } from './types';
 import { append } from '../arrays';
+import { CancelledError } from '../cancel';
 
 export interface FleetOptions {
   machines: number;
@@ -19,15 +20,10 @@ export interface FleetOptions {
   threads?: number;
   workerFile?: string;
   onProgress?: (done: number, total: number) => void;
-  /** Aborting stops the workers; the promise rejects with FleetCancelled. */
+  /** Aborting stops the workers; the promise rejects with CancelledError. */
   signal?: AbortSignal;
 }
 
-export class FleetCancelled extends Error {
-  constructor() {
-    super('simulation cancelled');
-  }
-}
 
 export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<FleetResult> {
   const n = opts.machines;
@@ -42,12 +38,12 @@ export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<Fl
   const results: MachineOutcome[][] = [];
   let next = 0;
   let done = 0;
-  if (opts.signal?.aborted) throw new FleetCancelled();
+  if (opts.signal?.aborted) throw new CancelledError('simulation');
   await new Promise<void>((resolve, reject) => {
     let live = threads;
     let failed = false;
     const workers: Worker[] = [];
-    const onAbort = () => stop(new FleetCancelled());
+    const onAbort = () => stop(new CancelledError('simulation'));
     // One end for every way out: the abort listener goes, and on a failure every worker stops.
     const stop = (err?: Error) => {
       if (failed) return;
@@ -105,7 +101,7 @@ function workerFile(given?: string): string | undefined {
  */
 export function simulateInWorker(spec: ModelSpec, opts: { seed?: number; models: ModelId[]; trace: boolean; signal?: AbortSignal; workerFile?: string }): Promise<SimResult> {
   const file = workerFile(opts.workerFile);
-  if (opts.signal?.aborted) return Promise.reject(new FleetCancelled());
+  if (opts.signal?.aborted) return Promise.reject(new CancelledError('simulation'));
   if (!file) return Promise.resolve(simulate(spec, { ...(opts.seed !== undefined ? { seed: opts.seed } : {}), models: opts.models, trace: opts.trace }));
   return new Promise((resolve, reject) => {
     const worker = new Worker(file, { workerData: { single: { spec, seed: opts.seed, models: opts.models, trace: opts.trace } } });
@@ -118,7 +114,7 @@ export function simulateInWorker(spec: ModelSpec, opts: { seed?: number; models:
     };
     const onAbort = () => {
       void worker.terminate();
-      done(() => reject(new FleetCancelled()));
+      done(() => reject(new CancelledError('simulation')));
     };
     opts.signal?.addEventListener('abort', onAbort);
     worker.on('message', (m: { result?: SimResult; error?: string }) => {
