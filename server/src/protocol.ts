@@ -4,7 +4,7 @@
  * tests) send the same method names. Types only come from the core; nothing here runs analysis.
  */
 import { RequestType } from 'vscode-languageserver-protocol';
-import type { ReportFile } from './cli/report';
+import type { ReportFile } from './services/report';
 import type { FleetResult } from './core/sim/fleet';
 import type { PrecheckResult } from './core/sim/precheck';
 import type { SimResult } from './core/sim/types';

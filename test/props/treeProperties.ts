@@ -18,7 +18,7 @@ import { analyzePatch, targetOf, type AnalyzeOptions, type PatchAnalysis } from 
 import { applyFix, fixesFor, FixError } from '../../server/src/core/fixes';
 import type { Finding } from '../../server/src/core/findings';
 import { KernelTree } from '../../server/src/core/tree/kernelTree';
-import { generateInto, GenerateError } from '../../server/src/cli/generate';
+import { generateInto, GenerateError } from '../../server/src/services/generate';
 import { gitApplyCheck, linuxSourceTree, TREE_DIR } from '../helpers';
 import { KERNEL_PATCHES, PATCHES, type Property } from './properties';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzePatch } from '../../server/src/core/analysis';
 import { KernelTree } from '../../server/src/core/tree/kernelTree';
-import { generateInto, GenerateError } from '../../server/src/cli/generate';
+import { generateInto, GenerateError } from '../../server/src/services/generate';
 import { fixture, ROOT, TREE_DIR } from '../helpers';
 
 const DEMO = 'drivers/misc/lens_demo.c';
@@ -108,5 +108,5 @@ test('no shell is started: every child process is a fixed program with an argume
     for (const m of text.matchAll(/\b(spawn|spawnSync|execFile|execFileSync|fork)\s*\(\s*([^,)]*)/g)) calls.push(`${f}: ${m[1]}(${m[2]})`);
   }
   // the capture snapshot (a script bundled with the CLI, fed on stdin) and kbuild
-  assert.deepEqual(calls.sort(), ["cli/capture.ts: spawnSync('sh')", "cli/generate.ts: spawnSync('make')"]);
+  assert.deepEqual(calls.sort(), ["cli/capture.ts: spawnSync('sh')", "services/generate.ts: spawnSync('make')"]);
 });

@@ -20,7 +20,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { analyzePatch, DEFAULT_MAX_LENGTH, targetOf } from '../core/analysis';
 import { FIXABLE_CODES, fixesFor } from '../core/fixes';
 import { fixPatch } from '../core/fixes/driver';
-import { buildModule, generateInto, GenerateError, KlpRelocError, klpRelocs, loadSymbols } from './generate';
+import { buildModule, generateInto, GenerateError, KlpRelocError, klpRelocs, loadSymbols } from '../services/generate';
 import type { BuildTool } from '../core/rules';
 import { KernelTree } from '../core/tree/kernelTree';
 import { TreeIndex, indexCacheFile } from '../core/index/treeIndex';
@@ -30,7 +30,7 @@ import { patchWorkload, runSimulate, SimulateUsageError, kernelProfiles, archPro
 import { PROFILE_NAMES } from '../core/sim/profiles';
 import { MODEL_IDS } from '../core/sim/types';
 import { MAX_RUNS } from '../core/sim/outcomes';
-import { formatJson, formatSarif, formatText, hasErrors, reportFile, type Report } from './report';
+import { formatJson, formatSarif, formatText, hasErrors, reportFile, type Report } from '../services/report';
 import pkg from '../../../package.json';
 
 class UsageError extends Error {}
