@@ -207,6 +207,8 @@ export function startServer(connection: Connection): void {
       });
       if (abort.signal.aborted || tree !== forTree) return;
       index = built;
+      // what the build held (file records, merge buffers) is garbage now: give it back before the re-analysis
+      collector.freed();
       const st = built.stats();
       connection.console.log(`kernel tree index: ${st.files} files (${st.rescanned} scanned, ${st.fromCache} from cache) in ${st.buildMs} ms${st.cacheError ? `; cache not written: ${st.cacheError}` : ''}`);
       reanalyseAll();
