@@ -94,14 +94,24 @@ interface Restore {
   pre: Decl[];
 }
 
-function restoreOf(f: FileAnalysis, e: Entity, member: string): Restore {
-  const post = postSide(f);
+/** The member declarations of the old version of a struct entity. */
+function oldDecls(f: FileAnalysis, e: Entity): Decl[] {
   const pre = preSide(f);
   const old = pre?.ents.byKey.get(e.key);
   if (!pre || !old) throw new FixError(`the old ${e.kind} ${e.name} is not in the patch`);
-  const now = declsOf(post, e).find((d) => d.names.includes(member));
+  return declsOf(pre, old);
+}
+
+/** Every line of the declaration is in the patch (its rows map to consecutive image lines). */
+const whole = (d: Decl) => d.first >= 0 && d.last - d.first === d.node.endPosition.row - d.node.startPosition.row;
+
+/** The old declaration's text, line by line. */
+const preLines = (f: FileAnalysis, d: Decl) => Array.from({ length: d.last - d.first + 1 }, (_, k) => f.pre.lines[d.first + k] ?? '');
+
+function restoreOf(f: FileAnalysis, e: Entity, member: string): Restore {
+  const now = declsOf(postSide(f), e).find((d) => d.names.includes(member));
   if (!now) throw new FixError(`no declaration of ${member} in the new ${e.kind} ${e.name}`);
-  const before = declsOf(pre, old);
+  const before = oldDecls(f, e);
   const pres: Decl[] = [];
   for (const name of now.names) {
     const d = before.find((x) => x.names.includes(name));
@@ -111,23 +121,18 @@ function restoreOf(f: FileAnalysis, e: Entity, member: string): Restore {
     if (why) throw new FixError(why);
     if (!pres.includes(d)) pres.push(d);
   }
-  if (now.first < 0 || now.last - now.first !== now.node.endPosition.row - now.node.startPosition.row) throw new FixError(`the new declaration of ${member} is not all in the patch`);
-  for (const d of pres) if (d.first < 0 || d.last - d.first !== d.node.endPosition.row - d.node.startPosition.row) throw new FixError(`the old declaration of ${d.names[0]} is not all in the patch`);
+  if (!whole(now)) throw new FixError(`the new declaration of ${member} is not all in the patch`);
+  for (const d of pres) if (!whole(d)) throw new FixError(`the old declaration of ${d.names[0]} is not all in the patch`);
   return { struct: `${e.kind} ${e.name}`, names: now.names, post: now, pre: pres.sort((a, b) => a.first - b.first) };
 }
 
 /** The lines of a member's old declaration (one that declares it alone), for a fix that keeps it. */
 export function oldDeclaration(f: FileAnalysis, e: Entity, member: string): string[] {
-  const pre = preSide(f);
-  const old = pre?.ents.byKey.get(e.key);
-  if (!pre || !old) throw new FixError(`the old ${e.kind} ${e.name} is not in the patch`);
-  const d = declsOf(pre, old).find((x) => x.names.includes(member));
+  const d = oldDecls(f, e).find((x) => x.names.includes(member));
   if (!d) throw new FixError(`no declaration of ${member} in the old ${e.kind} ${e.name}`);
   if (d.names.length > 1) throw new FixError(`the old declaration of ${member} also declares ${d.names.filter((n) => n !== member).join(', ')}; convert it by hand`);
-  if (d.first < 0 || d.last - d.first !== d.node.endPosition.row - d.node.startPosition.row) throw new FixError(`the old declaration of ${member} is not all in the patch`);
-  const lines: string[] = [];
-  for (let i = d.first; i <= d.last; i++) lines.push(f.pre.lines[i] ?? '');
-  return lines;
+  if (!whole(d)) throw new FixError(`the old declaration of ${member} is not all in the patch`);
+  return preLines(f, d);
 }
 
 export const keepDeclarationFix = {
@@ -148,9 +153,7 @@ export const keepDeclarationFix = {
     const editors = new Editors();
     const ed = editors.get(f);
     for (let i = r.post.first; i <= r.post.last; i++) ed.remove(i);
-    const lines: string[] = [];
-    for (const d of r.pre) for (let i = d.first; i <= d.last; i++) lines.push(f.pre.lines[i] ?? '');
-    ed.insertBefore(r.post.first, lines);
+    ed.insertBefore(r.post.first, r.pre.flatMap((d) => preLines(f, d)));
     return {
       files: editors.files(),
       notes: [`${r.struct} keeps the old declarations of ${r.names.join(', ')}: the patch packed them into bitfields, and the old types hold every value the bitfields do, so the code is the same and the layout stays.`],

@@ -110,22 +110,24 @@ function memberOf(f: FileAnalysis, structEntity: Entity, field: string): Member 
     if (first < 0 || last < first) throw new FixError(`the declaration of ${field} is not in the patch`);
     const lines: number[] = [];
     for (let i = first; i <= last; i++) lines.push(i);
-    if (others) {
-      if (last - first !== decl.endPosition.row - decl.startPosition.row) throw new FixError(`the declaration of ${field} is not all in the patch`);
-      const tag = structEntity.name;
-      return { structType: `${structEntity.kind} ${tag}`, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lockInit: LOCKS[base]?.init, lines, replacement: withoutDeclarator(side, decl, d), ...(outOfView ? { typeOutOfView: true } : {}), file: f };
-    }
-    // comment lines the patch added right above the field go with it
-    for (let i = first - 1; i >= 0 && f.post.changed[i] && /^\s*(\/\*|\*|\/\/)/.test(f.post.lines[i] ?? ''); i--) lines.unshift(i);
-    // and a blank line it added after them, when the block stood between blank lines
-    const after = last + 1;
-    const before = lines[0] - 1;
-    if (f.post.changed[after] && f.post.lines[after]?.trim() === '' && f.post.lines[before]?.trim() === '') lines.push(after);
+    // a declaration of several members keeps the others: it is rewritten without this one
+    if (others && last - first !== decl.endPosition.row - decl.startPosition.row) throw new FixError(`the declaration of ${field} is not all in the patch`);
+    if (!others) withAddedComments(f, lines);
     const tag = structEntity.name;
     const structType = `${structEntity.kind} ${tag}`;
-    return { structType, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lockInit: LOCKS[base]?.init, lines, ...(outOfView ? { typeOutOfView: true } : {}), file: f };
+    const replacement = others ? { replacement: withoutDeclarator(side, decl, d) } : {};
+    return { structType, tag, field, type, kind, lockDefine: LOCKS[base]?.define, lockInits: LOCKS[base]?.inits, lockInit: LOCKS[base]?.init, lines, ...replacement, ...(outOfView ? { typeOutOfView: true } : {}), file: f };
   }
   throw new FixError(`no field ${field} in the new ${structEntity.kind} ${structEntity.name}`);
+}
+
+/** Comment lines the patch added right above a field's declaration go with it, and a blank line it added after them when the block stood between blank lines. */
+function withAddedComments(f: FileAnalysis, lines: number[]): void {
+  const last = lines[lines.length - 1];
+  for (let i = lines[0] - 1; i >= 0 && f.post.changed[i] && /^\s*(\/\*|\*|\/\/)/.test(f.post.lines[i] ?? ''); i--) lines.unshift(i);
+  const after = last + 1;
+  const before = lines[0] - 1;
+  if (f.post.changed[after] && f.post.lines[after]?.trim() === '' && f.post.lines[before]?.trim() === '') lines.push(after);
 }
 
 /**
@@ -256,10 +258,6 @@ function gfpAt(use: Use, line: number): string {
   return use.facts.sleeps ? 'GFP_KERNEL' : 'GFP_ATOMIC';
 }
 
-/**
- * The uses of a lock field: `*_init(&x->f);` statements go (the replacement is initialised
- * elsewhere), every `&x->f` becomes `replacement(x)`; anything else is refused.
- */
 interface FnSpot {
   fn: string;
   line: number;
@@ -298,27 +296,32 @@ function insertInFunction(ed: PostEditor, at: FnSpot, lines: string[]): void {
   ed.insertAfter(at.line, lines.map((l) => at.indent + l));
 }
 
-/** `*_init(&x->f)` of a lock field: a statement the global-lock fix drops. */
-function isLockInit(m: Member, u: Use): boolean {
+/** The `*_init(&x->f)` call a use of a lock field is the argument of: a statement the global-lock fix drops. */
+function lockInitCall(m: Member, u: Use): Node | undefined {
   const call = u.node.parent?.parent?.parent;
-  return u.how === 'address' && call?.type === 'call_expression' && m.lockInits!.test(call.childForFieldName('function')?.text ?? '');
+  return u.how === 'address' && call?.type === 'call_expression' && m.lockInits!.test(call.childForFieldName('function')?.text ?? '') ? call : undefined;
 }
 
+/**
+ * The uses of a lock field: `*_init(&x->f);` statements go (the replacement is initialised
+ * elsewhere), or call `oldInit` instead when the old lock stays; every `&x->f` becomes
+ * `replacement(x)`; anything else is refused.
+ */
 function rewriteLockUses(m: Member, uses: Use[], editor: (f: FileAnalysis) => PostEditor, replacement: (obj: string) => string, oldInit?: string): void {
   for (const u of uses) {
     const side = postSide(u.file);
     const ed = editor(u.file);
     if (u.how !== 'address') throw new FixError(`${u.fn.name}() uses the lock ${m.field} without taking its address; convert it by hand`);
-    const call = u.node.parent?.parent?.parent;
-    const callee = call?.type === 'call_expression' ? (call.childForFieldName('function')?.text ?? '') : '';
-    if (m.lockInits!.test(callee) && oldInit) {
+    const call = lockInitCall(m, u);
+    if (call && oldInit) {
       // the old lock stays in the struct: objects created after the patch still initialise it
-      const fnNode = call!.childForFieldName('function')!;
+      const fnNode = call.childForFieldName('function')!;
       ed.replace(imageLine(side, fnNode), fnNode.startPosition.column, fnNode.endPosition.column - fnNode.startPosition.column, oldInit);
       continue;
     }
-    if (m.lockInits!.test(callee)) {
-      const stmt = statementOf(call!);
+    if (call) {
+      const callee = call.childForFieldName('function')?.text ?? '';
+      const stmt = statementOf(call);
       if (!stmt) throw new FixError(`${callee}(&…->${m.field}) in ${u.fn.name}() is not a statement of its own`);
       const first = imageLine(side, stmt);
       const last = side.src.toImage[stmt.endPosition.row] ?? -1;
@@ -336,11 +339,17 @@ interface Span {
   text: string;
 }
 
-/** sizeof(x->f) (the whole sizeof, parentheses included) → sizeof(T). */
-function sizeSpan(n: Node, T: string): Span {
+/** The sizeof expression around a use of x->f (parentheses included). */
+function sizeofOf(n: Node): Node {
   let p = n.parent;
   while (p && p.type !== 'sizeof_expression') p = p.parent;
   if (!p) throw new FixError(`no sizeof around ${n.text}`);
+  return p;
+}
+
+/** sizeof(x->f) → sizeof(T). */
+function sizeSpan(n: Node, T: string): Span {
+  const p = sizeofOf(n);
   return { from: p.startIndex, to: p.endIndex, text: `sizeof(${T})` };
 }
 
@@ -373,10 +382,12 @@ export const shadowFieldFix = {
   plan(ctx, finding) {
     const f = fileOf(ctx, finding);
     const structEntity = postEntity(f, finding);
-    const field = (finding.data as { member: string }).member;
+    const data = finding.data as { member: string; change?: string; old?: string };
+    const field = data.member;
     const m = memberOf(f, structEntity, field);
     // a lock retyped (mutex → spinlock): the old declaration stays, the new lock is a global one
-    if ((finding.data as { change?: string }).change === 'retyped') {
+    const retyped = data.change === 'retyped';
+    if (retyped) {
       if (m.kind !== 'lock') throw new FixError(`${field} changes type; only a lock replaced by another kind of lock is converted`);
       m.replacement = oldDeclaration(f, structEntity, field);
     }
@@ -402,19 +413,18 @@ export const shadowFieldFix = {
 
     if (m.kind === 'lock') {
       const lockName = `klp_${base}_lock`;
-      const retyped = (finding.data as { change?: string; old?: string }).change === 'retyped' ? (finding.data as { old?: string }).old : undefined;
-      const oldInit = retyped ? LOCKS[retyped.replace(/\s*\$.*/, '').trim()]?.init : undefined;
+      const oldInit = retyped ? LOCKS[(data.old ?? '').replace(/\s*\$.*/, '').trim()]?.init : undefined;
       rewriteLockUses(m, uses, editor, () => `&${lockName}`, oldInit);
       if (oldInit) notes.push(`The old ${m.field} stays in ${m.structType} with its ${oldInit}() where the patch initialised the new one: code the livepatch does not replace may still take it.`);
       // the lock is defined in the first file that takes it (a file that only initialised it needs
       // nothing); with several files it is global (the livepatch links them into one module) and
       // declared extern in the others
-      const takers = useFiles.filter((file) => uses.some((u) => u.file === file && !isLockInit(m, u)));
+      const takers = useFiles.filter((file) => uses.some((u) => u.file === file && !lockInitCall(m, u)));
       const home = takers[0] ?? f;
       const shared = takers.length > 1;
-      const what = (finding.data as { change?: string }).change === 'retyped' ? `the new lock of ${m.structType}::${m.field}, which the patch would have retyped (the struct keeps its layout and the old ${m.field})` : `${m.structType}::${m.field}, which the patch would have added (the struct keeps its layout)`;
+      const what = retyped ? `the new lock of ${m.structType}::${m.field}, which the patch would have retyped (the struct keeps its layout and the old ${m.field})` : `${m.structType}::${m.field}, which the patch would have added (the struct keeps its layout)`;
       const def = [`/* Livepatch: one global lock stands for ${what}. */`, `${shared ? '' : 'static '}${m.lockDefine}(${lockName});`];
-      const inFn = shared ? undefined : functionScopeSpot(home, m, uses.filter((u) => u.file === home && !isLockInit(m, u)));
+      const inFn = shared ? undefined : functionScopeSpot(home, m, uses.filter((u) => u.file === home && !lockInitCall(m, u)));
       if (inFn) {
         insertInFunction(editor(home), inFn, def);
         notes.push(`${home.path}: its file scope is not in the patch, and every use of the lock is in ${inFn.fn}(), so the lock is a static at the top of ${inFn.fn}() (the same single lock).`);
@@ -518,12 +528,9 @@ export const shadowFieldFix = {
       if (z.how !== 'size') continue;
       const stmt = statementOf(z.node);
       if (stmt && handled.has(stmt.id)) continue;
-      const zs = postSide(z.file);
-      const span = sizeSpan(z.node, T);
-      const at = zs.src.raw.lastIndexOf('\n', span.from - 1) + 1;
-      const zLine = imageLine(zs, z.node);
-      if (zs.src.raw.slice(span.from, span.to).includes('\n')) throw new FixError(`sizeof(…->${m.field}) in ${z.fn.name}() spans lines; convert it by hand`);
-      editor(z.file).replace(zLine, span.from - at, span.to - span.from, span.text);
+      const so = sizeofOf(z.node);
+      if (so.startPosition.row !== so.endPosition.row) throw new FixError(`sizeof(…->${m.field}) in ${z.fn.name}() spans lines; convert it by hand`);
+      editor(z.file).replace(imageLine(postSide(z.file), so), so.startPosition.column, so.endPosition.column - so.startPosition.column, `sizeof(${T})`);
     }
 
     // klp_shadow_free where the patched files free the object

@@ -38,9 +38,6 @@ export function timingOf(m: Machine): Timing {
 /** How long a run models when the spec does not say (ms from the start). */
 export const DEFAULT_DURATION_MS = 120_000;
 
-/** Kernel profile → a comparable number (6.16 → 616), from core/kernelVersion.ts. */
-export { kernelNumber };
-
 const MAX_TRACE = 5000;
 /** The oracle follows tasks for V3 (old and new code at once) through this much of a transition. */
 export const V3_WINDOW_MS = 10_000;

@@ -24,7 +24,6 @@ export interface FleetOptions {
   signal?: AbortSignal;
 }
 
-
 export async function runFleet(src: FleetSource, opts: FleetOptions): Promise<FleetResult> {
   const n = opts.machines;
   const threads = Math.min(opts.threads ?? availableParallelism(), Math.ceil(n / 50));

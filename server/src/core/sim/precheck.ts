@@ -9,7 +9,8 @@
 import { composeModel } from './compose';
 import { simulate } from './simulate';
 import type { ModelFileSpec } from './modelFile';
-import { DEFAULT_DURATION_MS, kernelNumber } from './engine';
+import { DEFAULT_DURATION_MS } from './engine';
+import { kernelNumber } from '../kernelVersion';
 import type { KernelProfile, Lane, ModelId, ModelResult, ModelSpec, PatchSpec, Segment } from './types';
 import { UNSEEN_FRAME } from '../capture/toModel';
 

@@ -74,7 +74,7 @@ class HybridRun extends Run {
    * Per task (6.4–6.15 x86): how long before the transition's start its cond_resched() call site was
    * live, and the phase of its calls (a fraction of their period).
    */
-  private hookLead = new Map<number, { lead: number; phase: number }>();
+  private hookSites = new Map<number, { lead: number; phase: number }>();
   private hookRewritten = false;
   /** The CPU the attempts and actions run on, and the model task that is that context (or -1). */
   private readonly runnerCpu: number;
@@ -130,7 +130,7 @@ class HybridRun extends Run {
   /** A running kernel step that shares its CPU (onCpu < 1) is off it at this check with the rest's chance. */
   private waitsToRun(c: Cursor): boolean {
     const share = c.onCpu();
-    return c.mode === 'kernel' && share < 1 && this.cpuRng.next() >= share;
+    return share < 1 && this.cpuRng.next() >= share;
   }
 
   /** Walks a pending task to t, giving the scheduler hooks their chance on the way. */
@@ -206,7 +206,7 @@ class HybridRun extends Run {
       if (this.condReschedPatching) this.idleSwitchAt[cpu] = t;
     }
     // The sites are rewritten only when the hook was off (a reverse finds it on).
-    this.hookLead.clear();
+    this.hookSites.clear();
     this.hookRewritten = this.hookSince === Infinity;
     if (this.kernel >= 604) this.hookSince = t;
   }
@@ -324,8 +324,8 @@ class HybridRun extends Run {
    */
   private siteOf(id: number): { lead: number; phase: number } {
     if (!this.condReschedPatching || !this.hookRewritten) return NO_LEAD;
-    let site = this.hookLead.get(id);
-    if (!site) this.hookLead.set(id, (site = { lead: this.cpuRng.next() * this.timing.condReschedRewriteMs, phase: this.cpuRng.next() }));
+    let site = this.hookSites.get(id);
+    if (!site) this.hookSites.set(id, (site = { lead: this.cpuRng.next() * this.timing.condReschedRewriteMs, phase: this.cpuRng.next() }));
     return site;
   }
 
